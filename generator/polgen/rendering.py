@@ -1,0 +1,68 @@
+"""The one Jinja environment every target renders with.
+
+Parameter values reach templates only through the serialising filters below, so a value holding
+quotes, newlines, `{{ }}` or YAML syntax comes out as that literal value, never as template code.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from polgen.errors import PolgenError
+from polgen.resources import templates_dir
+
+
+def to_json(value: Any) -> str:
+    """A JSON literal: valid YAML flow, a valid Rego term and a valid CEL literal alike."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_jmespath_literal(value: Any) -> str:
+    """A JMESPath raw-JSON literal (backticks), escaping backticks inside the JSON."""
+    return "`" + to_json(value).replace("`", "\\`") + "`"
+
+
+def to_jmespath_string(value: str) -> str:
+    """A JMESPath raw string literal ('...'), escaping quotes and backslashes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def kyverno_escape(text: str) -> str:
+    """Stop Kyverno from substituting `{{ }}` that comes from data (its escape is `\\{{`)."""
+    return text.replace("{{", "\\{{")
+
+
+@cache
+def environment(root: Path | None = None) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root or templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["json"] = to_json
+    env.filters["jmespath_literal"] = to_jmespath_literal
+    env.filters["jmespath_string"] = to_jmespath_string
+    env.filters["kyverno_escape"] = kyverno_escape
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one template file; template mistakes become user-facing errors naming the file."""
+    try:
+        return environment().get_template(template).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise PolgenError.single(
+            Path("templates") / (exc.name or template), f"template syntax error: {exc.message}", exc.lineno
+        ) from exc
+    except jinja2.UndefinedError as exc:
+        raise PolgenError.single(Path("templates") / template, f"template error: {exc.message}") from exc
+    except jinja2.TemplateNotFound as exc:
+        raise PolgenError.single(Path("templates") / template, f"template not found: {exc.name}") from exc
