@@ -70,8 +70,9 @@ class AdmissionRequest:
         return review
 
 
-def request_for(obj: dict[str, Any], operation: Operation = "CREATE",
-                default_namespace: str = "default") -> AdmissionRequest:
+def request_for(
+    obj: dict[str, Any], operation: Operation = "CREATE", default_namespace: str = "default"
+) -> AdmissionRequest:
     """A CREATE (or given operation) request for a plain manifest."""
     api_version = str(obj.get("apiVersion", "v1"))
     group, _, version = api_version.rpartition("/")

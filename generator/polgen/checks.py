@@ -10,10 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CONTAINER_TYPES: tuple[str, ...] = ("containers", "initContainers", "ephemeralContainers")
-""""Every container" always means all three lists."""
-
 ContainerType = Literal["containers", "initContainers", "ephemeralContainers"]
+CONTAINER_TYPES: tuple[ContainerType, ...] = ("containers", "initContainers", "ephemeralContainers")
+""""Every container" always means all three lists."""
 Scalar = str | int | bool
 FieldPath = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")]
 
@@ -65,12 +64,12 @@ class ContainerListSubsetCheck(_Check):
 
 
 class PodListFieldCheck(_Check):
-    """A field of every item of a pod-spec list (such as `volumes`) must be unset or in `allowed`."""
+    """A field of every item of a pod-spec list (`volumes`) must be unset or in `allowed`."""
 
     kind: Literal["pod-list-field"]
     list: FieldPath
     field: FieldPath
-    allowed: ScalarList = Field(default_factory=list)
+    allowed: ScalarList = Field(default_factory=lambda: [])
 
 
 class ImageRepositoryCheck(_Check):

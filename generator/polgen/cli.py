@@ -12,9 +12,11 @@ from typing import Any, TypeVar, cast
 import click
 
 from polgen import __version__
+from polgen.catalog import load_catalog
 from polgen.errors import PolgenError
 from polgen.pipeline import check_out, load_inputs, render_out, select
 from polgen.policy_list import policy_table
+from polgen.resources import default_catalog_dir
 from polgen.targets import TARGETS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,7 +74,9 @@ def main() -> None:
     type=click.Choice([*TARGETS, "all"]),
     help="Target to render (repeatable). Default: all targets each cluster selects.",
 )
-@click.option("--cluster", "clusters", multiple=True, help="Cluster to render (repeatable). Default: all.")
+@click.option(
+    "--cluster", "clusters", multiple=True, help="Cluster to render (repeatable). Default: all."
+)
 @click.option(
     "--out",
     "out_dir",
@@ -108,8 +112,11 @@ def render(
     if check:
         staleness = check_out(inputs, selection, out_dir, plans)
         if staleness.stale:
-            for label, paths in (("missing", staleness.missing), ("changed", staleness.changed),
-                                 ("extra", staleness.extra)):
+            for label, paths in (
+                ("missing", staleness.missing),
+                ("changed", staleness.changed),
+                ("extra", staleness.extra),
+            ):
                 for path in paths:
                     click.echo(f"{label}: {out_dir / path}")
             click.echo(
@@ -125,13 +132,12 @@ def render(
 
 @main.command(name="list")
 @catalog_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @reports_user_errors
 def list_policies(catalog_dir: Path | None, fmt: str) -> None:
-    """List the catalog: levels, parameters, and which targets implement each policy (and why not)."""
-    from polgen.catalog import load_catalog
-    from polgen.resources import default_catalog_dir
-
+    """List the catalog: levels, parameters, and which targets implement each policy."""
     catalog = load_catalog(catalog_dir or default_catalog_dir())
     rows = policy_table(catalog, TARGETS)
     if fmt == "json":
@@ -141,7 +147,9 @@ def list_policies(catalog_dir: Path | None, fmt: str) -> None:
         level = row["podSecurity"]["level"] if row["podSecurity"] else "-"
         click.echo(f"{row['id']}  [{row['severity']}, pss: {level}]  {row['title']}")
         for name, param in row["parameters"].items():
-            click.echo(f"    param {name} ({param['type']}), default {json.dumps(param['default'])}")
+            click.echo(
+                f"    param {name} ({param['type']}), default {json.dumps(param['default'])}"
+            )
         for target, support in row["targets"].items():
             mark = "yes" if support["supported"] else "no "
             click.echo(f"    {target:<11} {mark} {support['reason']}".rstrip())

@@ -104,9 +104,13 @@ def _read_tree(root: Path) -> dict[str, str]:
     }
 
 
-def merge_tree(existing: dict[str, str], rendered: dict[str, str], selection: Selection,
-               plans: list[ClusterPlan]) -> dict[str, str]:
-    """The complete `out/` a render should leave: kept folders, new folders, kustomizations, index."""
+def merge_tree(
+    existing: dict[str, str],
+    rendered: dict[str, str],
+    selection: Selection,
+    plans: list[ClusterPlan],
+) -> dict[str, str]:
+    """The complete `out/` a render leaves: kept and new folders, kustomizations, index."""
     kept: dict[str, str] = {}
     if not selection.everything:
         for path, text in existing.items():
@@ -153,8 +157,9 @@ def _index(tree: dict[str, str], plans: list[ClusterPlan]) -> str:
     return yamlio.dump(body)
 
 
-def desired_tree(out_dir: Path, rendered: dict[str, str], selection: Selection,
-                 plans: list[ClusterPlan]) -> dict[str, str]:
+def desired_tree(
+    out_dir: Path, rendered: dict[str, str], selection: Selection, plans: list[ClusterPlan]
+) -> dict[str, str]:
     return merge_tree(_read_tree(out_dir), rendered, selection, plans)
 
 
@@ -163,6 +168,7 @@ def write_tree(out_dir: Path, tree: dict[str, str]) -> None:
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
     try:
         for path, text in tree.items():
             target = staging / path
@@ -170,15 +176,17 @@ def write_tree(out_dir: Path, tree: dict[str, str]) -> None:
             target.write_text(text, encoding="utf-8")
         os.chmod(staging, 0o755)
         if out_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
             os.rename(out_dir, retired / "out")
-            os.rename(staging, out_dir)
-            shutil.rmtree(retired)
+            try:
+                os.rename(staging, out_dir)
+            except BaseException:
+                os.rename(retired / "out", out_dir)
+                raise
         else:
             os.rename(staging, out_dir)
-    except BaseException:
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ def select(
     unknown = [name for name in clusters if name not in known]
     if unknown:
         raise PolgenError.single(
-            "--cluster", f"unknown cluster {unknown[0]!r} (expected one of: {', '.join(sorted(known))})"
+            "--cluster",
+            f"unknown cluster {unknown[0]!r} (expected one of: {', '.join(sorted(known))})",
         )
     if kyverno_flavor is not None:
         plans = [dataclasses.replace(plan, kyverno_flavor=kyverno_flavor) for plan in plans]
@@ -54,14 +55,18 @@ def select(
     return plans, selection
 
 
-def render_out(inputs: Inputs, selection: Selection, out_dir: Path, plans: list[ClusterPlan]) -> dict[str, str]:
+def render_out(
+    inputs: Inputs, selection: Selection, out_dir: Path, plans: list[ClusterPlan]
+) -> dict[str, str]:
     """Render the selection and write the whole `out/` atomically; returns the written tree."""
     tree = desired_tree(out_dir, render_tree(plans, TARGETS, selection), selection, inputs.plans)
     write_tree(out_dir, tree)
     return tree
 
 
-def check_out(inputs: Inputs, selection: Selection, out_dir: Path, plans: list[ClusterPlan]) -> Staleness:
+def check_out(
+    inputs: Inputs, selection: Selection, out_dir: Path, plans: list[ClusterPlan]
+) -> Staleness:
     """Render in memory and report how `out/` differs."""
     tree = desired_tree(out_dir, render_tree(plans, TARGETS, selection), selection, inputs.plans)
     return compare_tree(out_dir, tree)

@@ -73,7 +73,9 @@ class _Planner:
         where = ".".join(str(p) for p in path)
         self.problems.append(Problem(str(self.file), message, line_for(self.lines, path), where))
 
-    def check_parameters(self, path: tuple[str | int, ...], values: dict[str, dict[str, Any]]) -> None:
+    def check_parameters(
+        self, path: tuple[str | int, ...], values: dict[str, dict[str, Any]]
+    ) -> None:
         for policy_id, params in values.items():
             if policy_id not in self.catalog.entries:
                 self.problem((*path, policy_id), f"parameters for unknown policy {policy_id!r}")
@@ -84,7 +86,8 @@ class _Planner:
                     expected = ", ".join(sorted(declared)) or "none"
                     self.problem(
                         (*path, policy_id, name),
-                        f"policy {policy_id!r} has no parameter {name!r} (expected one of: {expected})",
+                        f"policy {policy_id!r} has no parameter {name!r}"
+                        f" (expected one of: {expected})",
                     )
                     continue
                 reason = declared[name].type_problem(value)
@@ -184,7 +187,9 @@ class _Planner:
         plans = []
         for index, cluster in enumerate(self.fleet.clusters):
             if cluster.name in seen:
-                self.problem(("clusters", index, "name"), f"duplicate cluster name {cluster.name!r}")
+                self.problem(
+                    ("clusters", index, "name"), f"duplicate cluster name {cluster.name!r}"
+                )
             seen.add(cluster.name)
             plans.append(self.cluster(index, cluster))
         if self.problems:

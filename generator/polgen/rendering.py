@@ -28,8 +28,9 @@ def to_jmespath_literal(value: Any) -> str:
 
 
 def to_jmespath_string(value: str) -> str:
-    """A JMESPath raw string literal ('...'), escaping quotes and backslashes."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A JMESPath string literal. Raw '...' literals cannot hold every string (a trailing
+    backslash), so strings use the JSON-literal form too."""
+    return to_jmespath_literal(value)
 
 
 def kyverno_escape(text: str) -> str:
@@ -60,9 +61,15 @@ def render(template: str, **context: Any) -> str:
         return environment().get_template(template).render(**context)
     except jinja2.TemplateSyntaxError as exc:
         raise PolgenError.single(
-            Path("templates") / (exc.name or template), f"template syntax error: {exc.message}", exc.lineno
+            Path("templates") / (exc.name or template),
+            f"template syntax error: {exc.message}",
+            exc.lineno,
         ) from exc
     except jinja2.UndefinedError as exc:
-        raise PolgenError.single(Path("templates") / template, f"template error: {exc.message}") from exc
+        raise PolgenError.single(
+            Path("templates") / template, f"template error: {exc.message}"
+        ) from exc
     except jinja2.TemplateNotFound as exc:
-        raise PolgenError.single(Path("templates") / template, f"template not found: {exc.name}") from exc
+        raise PolgenError.single(
+            Path("templates") / template, f"template not found: {exc.name}"
+        ) from exc

@@ -11,13 +11,10 @@ from polgen.errors import Problem
 from polgen.yamlio import LineMap, line_for
 
 
-
 def _clean_location(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """Drop pydantic's internal union/discriminator steps so the path matches the YAML."""
     return tuple(
-        part
-        for part in loc
-        if not (isinstance(part, str) and (part in CHECK_KINDS or "[" in part))
+        part for part in loc if not (isinstance(part, str) and (part in CHECK_KINDS or "[" in part))
     )
 
 

@@ -16,7 +16,9 @@ class PodSecurityAdmissionTarget:
 
     def support(self, policy: Policy) -> Support:
         if policy.podSecurity is None:
-            return Support(False, "not a Pod Security Standards control; PSA only enforces whole levels")
+            return Support(
+                False, "not a Pod Security Standards control; PSA only enforces whole levels"
+            )
         return Support(True, f"covered by level {policy.podSecurity.level} and above")
 
     def render(self, plan: ClusterPlan) -> list[Document]:

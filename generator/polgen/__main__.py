@@ -1,0 +1,5 @@
+"""`python -m polgen` runs the CLI."""
+
+from polgen.cli import main
+
+main()

@@ -1,0 +1,34 @@
+"""Developer sessions: tests, lint, typecheck, render, bench, e2e (kind)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """Unit, golden, engine and conformance tests (kind tests skip without Docker)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "generator", "tests", "noxfile.py")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(python="3.11")
+def render(session: nox.Session) -> None:
+    """Render the example fleet into out/ (or check it with `nox -s render -- --check`)."""
+    session.install(".")
+    session.run("polgen", "render", *session.posargs)
