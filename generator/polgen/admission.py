@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -113,3 +114,12 @@ class Verdict:
     @property
     def allowed(self) -> bool:
         return not any(v.action == "deny" for v in self.violations)
+
+
+def debug_request(pod: dict[str, Any], namespace: str = "default") -> AdmissionRequest:
+    """The UPDATE of `pods/ephemeralcontainers` that `kubectl debug` sends for a pod whose
+    `spec.ephemeralContainers` holds the new debug container(s)."""
+    old_spec = {k: v for k, v in (pod.get("spec") or {}).items() if k != "ephemeralContainers"}
+    old = {**pod, "spec": old_spec}
+    base = request_for(pod, "UPDATE", namespace)
+    return dataclasses.replace(base, old_object=old, sub_resource="ephemeralcontainers")
