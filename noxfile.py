@@ -18,7 +18,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "generator", "tests", "noxfile.py")
+    session.run("ruff", "check", "generator", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session(python="3.11")
@@ -32,3 +32,10 @@ def render(session: nox.Session) -> None:
     """Render the example fleet into out/ (or check it with `nox -s render -- --check`)."""
     session.install(".")
     session.run("polgen", "render", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Scan throughput per target at N = 1,000 and 5,000, peak memory, start-up time."""
+    session.install(".[engines]")
+    session.run("python", "benchmarks/scan_bench.py", *session.posargs)

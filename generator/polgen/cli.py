@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,14 +15,17 @@ import click
 from polgen import __version__
 from polgen.catalog import load_catalog
 from polgen.errors import PolgenError
+from polgen.manifests import load_manifests
 from polgen.pipeline import check_out, load_inputs, render_out, select
 from polgen.policy_list import policy_table
+from polgen.reports import FORMATS, render_report
 from polgen.resources import default_catalog_dir
 from polgen.targets import TARGETS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CHECK_FAILED = 1
+"""render --check found out/ stale, or scan found a denied resource."""
 EXIT_BAD_INPUT = 2
 
 
@@ -167,3 +171,100 @@ def validate(catalog_dir: Path | None, fleet_file: Path | None) -> None:
         f"ok: {len(inputs.catalog.entries)} policies, {len(inputs.plans)} clusters,"
         f" {bindings} bindings"
     )
+
+
+def _parse_pss(value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    level, _, version = value.partition(":")
+    if level not in ("privileged", "baseline", "restricted"):
+        raise click.BadParameter(
+            f"level {level!r} (expected privileged, baseline or restricted)", param_hint="--pss"
+        )
+    version = version or "latest"
+    if version != "latest" and not re.fullmatch(r"v1\.\d+", version):
+        raise click.BadParameter(
+            f"version {version!r} (expected latest or v1.N)", param_hint="--pss"
+        )
+    return level, version
+
+
+@main.command(name="scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@catalog_option
+@fleet_option
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    type=click.Choice([*TARGETS, "all"]),
+    help="Target whose rendered policies to evaluate (repeatable). Default: all.",
+)
+@click.option("--cluster", "clusters", multiple=True, help="Cluster to evaluate (repeatable).")
+@click.option(
+    "--policies",
+    "policy_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Evaluate against these policy files instead of the fleet: ConstraintTemplates +"
+    " Constraints, ClusterPolicies, ValidatingPolicies, ValidatingAdmissionPolicies + Bindings,"
+    " or Namespaces with Pod Security labels.",
+)
+@click.option(
+    "--pss", "pss", help="Evaluate against a Pod Security Standards level: LEVEL[:VERSION]."
+)
+@click.option(
+    "--operation",
+    type=click.Choice(["CREATE", "UPDATE"]),
+    default="CREATE",
+    show_default=True,
+    help="Operation for plain manifests (AdmissionReview documents carry their own).",
+)
+@click.option(
+    "--kyverno-flavor",
+    type=click.Choice(["ClusterPolicy", "ValidatingPolicy"]),
+    help="Override every cluster's kyvernoFlavor.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True
+)
+@reports_user_errors
+def scan_command(
+    paths: tuple[Path, ...],
+    catalog_dir: Path | None,
+    fleet_file: Path | None,
+    targets: tuple[str, ...],
+    clusters: tuple[str, ...],
+    policy_files: tuple[Path, ...],
+    pss: str | None,
+    operation: Any,
+    kyverno_flavor: Any,
+    fmt: str,
+) -> None:
+    """Review manifests offline (files or folders; YAML, JSON, List kinds, AdmissionReviews).
+
+    By default every resource is evaluated, in its namespace, against what every selected cluster
+    enforces for every selected target, with the real Rego and CEL engines, polgen's Kyverno
+    evaluator and Pod Security Standards checker. Exit 0 if every resource is allowed, 1 if any
+    is denied, 2 for bad input.
+    """
+    # The engines need the optional [engines] dependencies (regopy, cel-expr-python, jmespath):
+    # import them only when scanning, so `polgen render` works with a plain install.
+    from polgen.scan import fleet_sources, policy_file_sources, pss_source, scan
+
+    level = _parse_pss(pss)
+    manifests = load_manifests(list(paths), operation)
+    sources = []
+    if policy_files:
+        sources.extend(policy_file_sources(list(policy_files)))
+    if level is not None:
+        sources.append(pss_source(*level))
+    if not sources:
+        inputs = load_inputs(catalog_dir, fleet_file)
+        plans, selection = select(inputs.plans, clusters, targets, kyverno_flavor)
+        chosen = [p for p in plans if selection.clusters is None or p.name in selection.clusters]
+        sources = fleet_sources(chosen, selection.targets)
+    results = scan(manifests, sources)
+    click.echo(render_report(fmt, results), nl=False)
+    if any(not result.verdict.allowed for result in results):
+        sys.exit(EXIT_CHECK_FAILED)
