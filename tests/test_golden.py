@@ -13,6 +13,7 @@ import yaml
 
 from polgen.output import Selection
 from polgen.pipeline import check_out, load_inputs
+from polgen.targets.gatekeeper import constraint_kind
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OUT = PROJECT_ROOT / "out"
@@ -53,9 +54,7 @@ def test_every_target_has_its_kinds(cluster: str) -> None:
         if target == "kyverno":
             expected = {KYVERNO_KINDS[plan.kyverno_flavor], "Kustomization"}
         elif target == "gatekeeper":
-            expected = EXPECTED_KINDS[target] | {
-                f"Polgen{''.join(w.title() for w in p.id.split('-'))}" for p in plan.policies()
-            }
+            expected = EXPECTED_KINDS[target] | {constraint_kind(p.id) for p in plan.policies()}
         else:
             expected = EXPECTED_KINDS[target]
         assert set(kinds) == expected, f"{cluster}/{target}"
