@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import polgen.engines.native_order  # noqa: F401  (must precede any regopy import: see module)
+
 from polgen.cli import main
 from polgen.resources import default_catalog_dir
 

@@ -103,3 +103,9 @@ def test_yaml_syntax_error_in_fleet(catalog_copy: Path, tmp_path: Path) -> None:
 def test_missing_fleet_file(catalog_copy: Path, tmp_path: Path) -> None:
     [problem] = _problems(catalog_copy, tmp_path / "nope.yaml")
     assert "fleet file not found" in problem
+
+
+def test_group_exempting_all_its_namespaces(catalog_copy: Path, tmp_path: Path) -> None:
+    fleet = _write_fleet(tmp_path, _group() + "        exemptions: {namespaces: [prd]}\n")
+    [problem] = _problems(catalog_copy, fleet)
+    assert "exempts every namespace of the group" in problem

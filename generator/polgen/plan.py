@@ -151,6 +151,12 @@ class _Planner:
             else:
                 selected = tuple(sorted(set(group.namespaces) - set(group.exemptions.namespaces)))
                 excluded = ()
+                if not selected:
+                    self.problem(
+                        (*g_path, "exemptions", "namespaces"),
+                        "exempts every namespace of the group; remove the group instead",
+                    )
+                    continue
             for policy_id in self.policy_ids(g_path, group):
                 policy = self.catalog.get(policy_id)
                 params = policy.default_parameters()

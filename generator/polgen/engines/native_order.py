@@ -1,0 +1,14 @@
+"""Load the native CEL runtime before the native Rego runtime.
+
+regopy's librego_shared.so exports global `operator new`/`operator delete`; when it is loaded
+first, later cel-expr-python calls free memory with the wrong allocator and the process aborts
+(`munmap_chunk(): invalid pointer`). Loading cel-expr-python first binds its symbols to the
+standard allocator. Every module that imports regopy imports this module before it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("cel_expr_python") is not None:
+    import cel_expr_python.cel  # noqa: F401
