@@ -95,6 +95,18 @@ def main() -> None:
     help="Override every cluster's kyvernoFlavor (kyverno.io/v1 ClusterPolicy or"
     " policies.kyverno.io/v1 ValidatingPolicy).",
 )
+@click.option(
+    "--gatekeeper-native-validation/--no-gatekeeper-native-validation",
+    default=None,
+    help="Override every cluster's gatekeeper.nativeValidation: also emit CEL"
+    " (K8sNativeValidation) in ConstraintTemplates.",
+)
+@click.option(
+    "--gatekeeper-legacy-rego/--no-gatekeeper-legacy-rego",
+    default=None,
+    help="Override every cluster's gatekeeper.legacyRego: Rego v0 in the legacy rego field,"
+    " for Gatekeeper 3.14-3.18.",
+)
 @click.option("--check", is_flag=True, help="Render in memory; exit 1 if out/ differs (for CI).")
 @reports_user_errors
 def render(
@@ -104,6 +116,8 @@ def render(
     clusters: tuple[str, ...],
     out_dir: Path,
     kyverno_flavor: Any,
+    gatekeeper_native_validation: bool | None,
+    gatekeeper_legacy_rego: bool | None,
     check: bool,
 ) -> None:
     """Render the fleet into OUT/<cluster>/<target>/ (one resource per file, kustomization.yaml in
@@ -112,7 +126,15 @@ def render(
     Rendering a subset (--target, --cluster) replaces only those folders.
     """
     inputs = load_inputs(catalog_dir, fleet_file)
-    plans, selection = select(inputs.plans, clusters, targets, kyverno_flavor)
+    overrides = {
+        key: value
+        for key, value in (
+            ("nativeValidation", gatekeeper_native_validation),
+            ("legacyRego", gatekeeper_legacy_rego),
+        )
+        if value is not None
+    }
+    plans, selection = select(inputs.plans, clusters, targets, kyverno_flavor, overrides)
     if check:
         staleness = check_out(inputs, selection, out_dir, plans)
         if staleness.stale:

@@ -53,6 +53,8 @@ class NamespaceGroup(_Strict):
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     exemptions: Exemptions = Field(default_factory=Exemptions)
     podSecurity: PodSecurityLabels | None = None
+    podSecurityVersion: PodSecurityVersion = "latest"
+    """Pod Security Standards version for bundles and versioned parameter defaults."""
 
     @model_validator(mode="after")
     def _wildcard_alone(self) -> NamespaceGroup:
@@ -67,6 +69,16 @@ class NamespaceGroup(_Strict):
         return self.namespaces == ["*"]
 
 
+class GatekeeperSettings(_Strict):
+    """How the gatekeeper target renders ConstraintTemplates for this cluster."""
+
+    nativeValidation: bool = False
+    """Also emit CEL (engine K8sNativeValidation, Gatekeeper >= 3.16); Gatekeeper then
+    evaluates the CEL and ignores the Rego."""
+    legacyRego: bool = False
+    """Gatekeeper 3.14-3.18: Rego v0 (future keywords) under the legacy `spec.targets[].rego`."""
+
+
 class Cluster(_Strict):
     """One cluster of the fleet and its risk tolerance."""
 
@@ -74,6 +86,7 @@ class Cluster(_Strict):
     description: str = ""
     targets: list[str] | None = None
     kyvernoFlavor: KyvernoFlavor = "ClusterPolicy"
+    gatekeeper: GatekeeperSettings = Field(default_factory=GatekeeperSettings)
     namespaceGroups: list[NamespaceGroup] = Field(min_length=1)
 
 

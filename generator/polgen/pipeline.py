@@ -37,8 +37,9 @@ def select(
     clusters: tuple[str, ...],
     targets: tuple[str, ...],
     kyverno_flavor: KyvernoFlavor | None,
+    gatekeeper: dict[str, bool] | None = None,
 ) -> tuple[list[ClusterPlan], Selection]:
-    """Apply the CLI's --cluster, --target and --kyverno-flavor choices."""
+    """Apply the CLI's --cluster, --target, --kyverno-flavor and --gatekeeper-* choices."""
     known = {plan.name for plan in plans}
     unknown = [name for name in clusters if name not in known]
     if unknown:
@@ -48,6 +49,11 @@ def select(
         )
     if kyverno_flavor is not None:
         plans = [dataclasses.replace(plan, kyverno_flavor=kyverno_flavor) for plan in plans]
+    if gatekeeper:
+        plans = [
+            dataclasses.replace(plan, gatekeeper=plan.gatekeeper.model_copy(update=gatekeeper))
+            for plan in plans
+        ]
     selection = Selection(
         clusters=frozenset(clusters) if clusters else None,
         targets=frozenset(targets) if targets and "all" not in targets else None,

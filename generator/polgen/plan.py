@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from polgen.bundles import BUNDLE_PREFIX
 from polgen.catalog import Catalog, Policy
 from polgen.errors import PolgenError, Problem
-from polgen.fleet import Action, Cluster, Fleet, KyvernoFlavor, NamespaceGroup, PodSecurityLabels
+from polgen.fleet import (
+    Action,
+    Cluster,
+    Fleet,
+    GatekeeperSettings,
+    KyvernoFlavor,
+    NamespaceGroup,
+    PodSecurityLabels,
+)
 from polgen.yamlio import LineMap, line_for
 
 ALL_POLICIES = "*"
@@ -51,6 +60,7 @@ class ClusterPlan:
     kyverno_flavor: KyvernoFlavor
     bindings: tuple[Binding, ...]
     namespaces: tuple[NamespaceSecurity, ...]
+    gatekeeper: GatekeeperSettings = field(default_factory=GatekeeperSettings)
 
     def policies(self) -> list[Policy]:
         """Each bound policy once, by id."""
@@ -94,20 +104,36 @@ class _Planner:
                 if reason:
                     self.problem((*path, policy_id, name), f"parameter {name!r} {reason}")
 
-    def policy_ids(self, path: tuple[str | int, ...], group: NamespaceGroup) -> list[str]:
+    def policy_ids(
+        self, path: tuple[str | int, ...], group: NamespaceGroup
+    ) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        """The group's policy ids, and the parameter values its bundles set."""
         ids: list[str] = []
+        bundle_params: dict[str, dict[str, Any]] = {}
         for index, entry in enumerate(group.policies):
             if entry == ALL_POLICIES:
-                ids.extend(self.catalog.entries)
+                ids.extend(k for k, v in self.catalog.entries.items() if not v.policy.optIn)
+            elif entry.startswith(BUNDLE_PREFIX):
+                bundle_id = entry.removeprefix(BUNDLE_PREFIX)
+                if bundle_id not in self.catalog.bundles:
+                    known = ", ".join(sorted(self.catalog.bundles)) or "none"
+                    self.problem(
+                        (*path, "policies", index),
+                        f"unknown bundle {bundle_id!r} (expected one of: {known})",
+                    )
+                    continue
+                ids.extend(self.catalog.bundle_policies(bundle_id, group.podSecurityVersion))
+                for policy_id, values in self.catalog.bundles[bundle_id].parameters.items():
+                    bundle_params.setdefault(policy_id, {}).update(values)
             elif entry in self.catalog.entries:
                 ids.append(entry)
             else:
                 known = ", ".join(sorted(self.catalog.entries))
                 self.problem(
                     (*path, "policies", index),
-                    f"unknown policy {entry!r} (expected '*' or one of: {known})",
+                    f"unknown policy {entry!r} (expected '*', 'bundle:<id>' or one of: {known})",
                 )
-        return sorted(set(ids))
+        return sorted(set(ids)), bundle_params
 
     def cluster(self, index: int, cluster: Cluster) -> ClusterPlan:
         path: tuple[str | int, ...] = ("clusters", index)
@@ -157,9 +183,11 @@ class _Planner:
                         "exempts every namespace of the group; remove the group instead",
                     )
                     continue
-            for policy_id in self.policy_ids(g_path, group):
+            policy_ids, bundle_params = self.policy_ids(g_path, group)
+            for policy_id in policy_ids:
                 policy = self.catalog.get(policy_id)
-                params = policy.default_parameters()
+                params = policy.default_parameters(group.podSecurityVersion)
+                params.update(bundle_params.get(policy_id, {}))
                 params.update(self.fleet.parameters.get(policy_id, {}))
                 params.update(group.parameters.get(policy_id, {}))
                 bindings.append(
@@ -185,6 +213,7 @@ class _Planner:
             kyverno_flavor=cluster.kyvernoFlavor,
             bindings=tuple(sorted(bindings, key=lambda b: (b.policy.id, b.group))),
             namespaces=tuple(sorted(namespaces, key=lambda n: n.namespace)),
+            gatekeeper=cluster.gatekeeper,
         )
 
     def run(self) -> list[ClusterPlan]:
