@@ -20,7 +20,18 @@ from polgen.rendering import (
     to_json,
 )
 
-NASTY = ["a\"b'c", "line1\nline2", "{{ request.object }}", "key: [value]", "back`tick", "x\\y"]
+NASTY = [
+    "a\"b'c",
+    "line1\nline2",
+    "{{ request.object }}",
+    "key: [value]",
+    "back`tick",
+    "x\\y",
+    "next\u0085line",
+    "sep\u2028arator",
+    "$(./../x)",
+    "ünïcödé",
+]
 
 
 def test_json_literal_round_trips_through_yaml() -> None:
@@ -35,6 +46,7 @@ def test_jmespath_literal_and_string_round_trip() -> None:
 
 def test_kyverno_escape() -> None:
     assert kyverno_escape("{{ x }} and {{y}}") == "\\{{ x }} and \\{{y}}"
+    assert kyverno_escape("$(./x)") == "\\$(./x)"
 
 
 def test_strict_undefined(tmp_path: Path) -> None:

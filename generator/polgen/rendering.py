@@ -17,9 +17,17 @@ from polgen.errors import PolgenError
 from polgen.resources import templates_dir
 
 
+_YAML_UNSAFE = {chr(c) for c in range(0x7F, 0xA0)} | {"\u2028", "\u2029", "\ufeff"}
+
+
 def to_json(value: Any) -> str:
-    """A JSON literal: valid YAML flow, a valid Rego term and a valid CEL literal alike."""
-    return json.dumps(value, ensure_ascii=False)
+    """A JSON literal: valid YAML flow, a valid Rego term and a valid CEL literal alike.
+
+    Characters YAML would fold or reject (C1 controls incl. NEL, line/paragraph separators, BOM)
+    are written as \\u escapes, which all three languages read back as the same character.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return "".join(f"\\u{ord(ch):04x}" if ch in _YAML_UNSAFE else ch for ch in text)
 
 
 def to_jmespath_literal(value: Any) -> str:
@@ -34,8 +42,9 @@ def to_jmespath_string(value: str) -> str:
 
 
 def kyverno_escape(text: str) -> str:
-    """Stop Kyverno from substituting `{{ }}` that comes from data (its escape is `\\{{`)."""
-    return text.replace("{{", "\\{{")
+    """Stop Kyverno from substituting `{{ }}` variables and `$(...)` references that come from
+    data (its escapes are `\\{{` and `\\$(`)."""
+    return text.replace("{{", "\\{{").replace("$(", "\\$(")
 
 
 @cache
