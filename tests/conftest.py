@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import polgen.engines.native_order  # noqa: F401  (must precede any regopy import: see module)
-
+import polgen.engines  # noqa: F401  (loads the CEL runtime before regopy: see _native_order)
 from polgen.cli import main
 from polgen.resources import default_catalog_dir
 

@@ -3,7 +3,7 @@
 regopy's librego_shared.so exports global `operator new`/`operator delete`; when it is loaded
 first, later cel-expr-python calls free memory with the wrong allocator and the process aborts
 (`munmap_chunk(): invalid pointer`). Loading cel-expr-python first binds its symbols to the
-standard allocator. Every module that imports regopy imports this module before it.
+standard allocator. `polgen.engines` imports this module before any engine.
 """
 
 from __future__ import annotations

@@ -1,0 +1,239 @@
+"""Gatekeeper's Rego rules for template code, and one compiled rego-cpp bundle per template.
+
+Gatekeeper rewrites a template's package to `data.template`, keeps its libraries under
+`data.lib.*`, rejects other `data` references and imports (including `import rego.v1`) and
+requires a `violation` rule. For each matched Constraint it evaluates
+`data.template.violation[r]` with `input.parameters` set to the Constraint's `spec.parameters`.
+
+rego-cpp cannot take `with input as <variable>` (it fails or crashes), so the parameters of each
+Constraint enter a generated hook rule as a JSON literal (`rendering.to_json`, the same serialiser
+the targets use for values in Rego). A request's review is set as input once and every matched
+Constraint is one bundle entry point.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import regopy
+
+from polgen.engines.base import EngineError
+from polgen.rendering import to_json
+
+TEMPLATE_PACKAGE = "template"
+HOOK_PACKAGE = "polgen_gatekeeper_hook"
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PACKAGE = re.compile(r"^[ \t]*package[ \t]+(\S+)", re.MULTILINE)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\s#]+)", re.MULTILINE)
+_DATA_REF = re.compile(r"(?<![.\w])data\b(\s*\.\s*([A-Za-z_]\w*)|\s*\[)?")
+_VIOLATION_RULE = re.compile(r"^[ \t]*violation\b[ \t]*(contains\b|if\b|\[|\{|:=|=)", re.MULTILINE)
+_ERROR_MESSAGE = re.compile(r"\(errormsg \d+:([^\n]*)\)")
+_ERROR_LOCATION = re.compile(r"\(error \d+:([^|\n]*)\|(\d+)\|")
+_BODY_KEYWORDS = frozenset({"if", "else", "contains", "some", "every", "not", "in", "with", "as"})
+
+
+def mask(source: str) -> str:
+    """The source with comments and string contents blanked, offsets and newlines unchanged.
+
+    Structural checks then never mistake `data.x` or `{` inside a string or comment for code.
+    """
+    out: list[str] = []
+    index, length = 0, len(source)
+    while index < length:
+        char = source[index]
+        if char == "#":
+            end = source.find("\n", index)
+            end = length if end < 0 else end
+            out.append(" " * (end - index))
+            index = end
+        elif char in "\"`":
+            end = index + 1
+            while end < length and source[end] != char:
+                end += 2 if char == '"' and source[end] == "\\" else 1
+            body = source[index + 1 : min(end, length)]
+            out.append(char + re.sub(r"[^\n]", " ", body) + (char if end < length else ""))
+            index = end + 1
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)[:length]
+
+
+def _line(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+class _Problem(Exception):
+    """A Gatekeeper rule the module breaks, at a line of the module."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def _check_imports(masked: str) -> None:
+    for found in _IMPORT.finditer(masked):
+        path = found.group(1)
+        line = _line(masked, found.start())
+        if path == "rego.v1":
+            raise _Problem(line, 'invalid import: bad import: "rego.v1" (Gatekeeper rejects it; '
+                           "v1 syntax needs no import)")
+        allowed = (
+            path == "future" or path.startswith("future.")
+            or path == "data.lib" or path.startswith(("data.lib.", "data.lib["))
+            or path.startswith("data.inventory")  # refused with the reference itself below
+        )
+        if not allowed:
+            raise _Problem(line, f"invalid import {path!r}: Gatekeeper allows only data.lib.*, "
+                           "data.inventory and future.* imports")
+
+
+def _check_data_refs(masked: str) -> None:
+    for found in _DATA_REF.finditer(masked):
+        line = _line(masked, found.start())
+        head = found.group(2)
+        if head == "inventory":
+            raise _Problem(line, "references data.inventory (a referential policy); the offline "
+                           "engine has no synced cluster state for it")
+        if head != "lib":
+            raise _Problem(line, "invalid data reference: Gatekeeper templates may only read "
+                           "data.lib.* (and data.inventory)")
+
+
+def _check_v1_rule_bodies(masked: str) -> None:
+    """Reject rule bodies without `if`: v0 syntax that OPA v1 refuses and rego-cpp misreads."""
+    depth = 0
+    previous = ""
+    for found in re.finditer(r"[A-Za-z_]\w*|\d+|\"|`|[{}\[\]()]|:=|[^\s\w]", masked):
+        token = found.group(0)
+        if token == "{" and depth == 0:
+            after_value = previous in {"]", ")", '"', "`"} or previous.isdigit() or (
+                bool(_IDENT.fullmatch(previous)) and previous not in _BODY_KEYWORDS
+            )
+            if after_value:
+                raise _Problem(_line(masked, found.start()), "rule body without `if` is Rego v0 "
+                               'syntax; source.version "v1" needs `if` (and `contains`)')
+        if token in "{[(":
+            depth += 1
+        elif token in "}])":
+            depth = max(0, depth - 1)
+        previous = token
+
+
+def _package(text: str, masked: str) -> tuple[str, tuple[int, int]]:
+    found = _PACKAGE.search(masked)
+    if found is None:
+        raise _Problem(1, "Rego module has no package declaration")
+    return text[found.start(1) : found.end(1)], found.span(1)
+
+
+def _checked(source: str, part: str, text: str, library: bool) -> str:
+    masked = mask(text)
+    try:
+        package, (start, end) = _package(text, masked)
+        if library and package != "lib" and not package.startswith("lib."):
+            raise _Problem(_line(masked, start), f"library package {package!r} must be under lib "
+                           "(Gatekeeper serves libraries as data.lib.*)")
+        _check_imports(masked)
+        _check_data_refs(masked)
+        _check_v1_rule_bodies(masked)
+    except _Problem as problem:
+        raise EngineError(source, f"{part} line {problem.line}: {problem.message}") from problem
+    if library:
+        return text
+    if not _VIOLATION_RULE.search(masked):
+        raise EngineError(source, f"{part}: invalid rego: invalid module: missing required "
+                          "rules: [violation]")
+    return text[:start] + TEMPLATE_PACKAGE + text[end:]
+
+
+def template_module(source: str, text: str) -> str:
+    """The template's Rego with its package rewritten to `template`, after Gatekeeper's checks."""
+    return _checked(source, "rego", text, library=False)
+
+
+def lib_module(source: str, part: str, text: str) -> str:
+    """A template library, checked like the template; its package must sit under `lib`."""
+    return _checked(source, part, text, library=True)
+
+
+def _rego_problem(exc: regopy.RegoError, modules: dict[str, str]) -> str:
+    """rego-cpp reports an AST dump; keep the messages and the first location as a line number."""
+    text = str(exc)
+    messages = list(dict.fromkeys(m.strip() for m in _ERROR_MESSAGE.findall(text)))
+    found = _ERROR_LOCATION.search(text)
+    location = ""
+    if found and found.group(1) in modules:
+        location = f"{found.group(1)} line {_line(modules[found.group(1)], int(found.group(2)))}: "
+    summary = "; ".join(messages) or (text.splitlines() or ["unknown rego-cpp error"])[0]
+    return location + summary
+
+
+def _quiet(interpreter: regopy.Interpreter) -> regopy.Interpreter:
+    # rego-cpp prints compile errors to stdout unless told not to log; errors come back as
+    # exceptions, and a built-in error must fail the query rather than read as "no violation".
+    interpreter.log_level = regopy.LogLevel.NONE
+    interpreter.strict_built_in_errors = True
+    return interpreter
+
+
+def new_runner() -> regopy.Interpreter:
+    """The interpreter that holds one review as input and runs every template's bundle."""
+    return _quiet(regopy.Interpreter())
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """One ConstraintTemplate's bundle: entry point `c<i>` evaluates the i-th Constraint."""
+
+    kind: str
+    source: str
+    bundle: regopy.Bundle
+
+    def violations(self, runner: regopy.Interpreter, index: int) -> list[Any]:
+        """Every result of `violation` for Constraint `index` against the runner's input."""
+        try:
+            output = runner.query_bundle_entrypoint(self.bundle, f"{HOOK_PACKAGE}/c{index}")
+        except ValueError as exc:  # regopy parses the output as JSON; an error term is not JSON
+            raise EngineError(self.source, f"rego-cpp failed evaluating {self.kind}: "
+                              f"{exc}") from exc
+        if not output.ok():
+            raise EngineError(self.source, f"rego-cpp failed evaluating {self.kind} (a built-in "
+                              "raised an error or is not implemented by rego-cpp)")
+        results = output.results[0].expressions if output.results else []
+        if not results:
+            return []
+        value = results[0]
+        return list(value) if isinstance(value, list) else list(value or ())
+
+
+def compile_template(
+    kind: str, source: str, rego: str, libs: list[str], parameters: list[dict[str, Any]]
+) -> CompiledTemplate:
+    """Check and compile a template's Rego (v1) with one hook entry point per Constraint."""
+    modules = {f"{source}#rego": template_module(source, rego)}
+    for number, lib in enumerate(libs):
+        modules[f"{source}#libs[{number}]"] = lib_module(source, f"libs[{number}]", lib)
+    hook = [f"package {HOOK_PACKAGE}", ""]
+    for index, params in enumerate(parameters):
+        literal = to_json(params)
+        hook.append(
+            f"c{index} := result if {{ result := {{r | data.{TEMPLATE_PACKAGE}.violation[r]}} "
+            f"with input.parameters as {literal} }}"
+        )
+    modules[f"{source}#hook"] = "\n".join(hook) + "\n"
+    interpreter = _quiet(regopy.Interpreter())
+    entrypoints = [f"{TEMPLATE_PACKAGE}/violation"]
+    entrypoints += [f"{HOOK_PACKAGE}/c{index}" for index in range(len(parameters))]
+    try:
+        for name, text in modules.items():
+            interpreter.add_module(name, text)
+        bundle = interpreter.build(None, entrypoints)
+    except regopy.RegoError as exc:
+        raise EngineError(source, f"{kind}: Rego does not compile: "
+                          f"{_rego_problem(exc, modules)}") from exc
+    return CompiledTemplate(kind, source, bundle)
