@@ -30,10 +30,8 @@ def _files(paths: list[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
-        elif path.is_file():
-            yield path
         else:
-            raise PolgenError.single(path, "no such file or directory")
+            yield path
 
 
 def _documents(file: Path) -> Iterator[Any]:
@@ -104,6 +102,9 @@ def load_manifests(paths: list[Path], operation: Operation = "CREATE") -> list[M
     """Every request in the given files and folders, in a stable order; all problems at once."""
     manifests: list[Manifest] = []
     problems: list[Problem] = []
+    missing = [Problem(str(p), "no such file or directory") for p in paths if not p.exists()]
+    if missing:
+        raise PolgenError(missing)
     for file in _files(paths):
         try:
             for document in _documents(file):

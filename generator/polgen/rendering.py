@@ -16,7 +16,6 @@ import jinja2
 from polgen.errors import PolgenError
 from polgen.resources import templates_dir
 
-
 _YAML_UNSAFE = {chr(c) for c in range(0x7F, 0xA0)} | {"\u2028", "\u2029", "\ufeff"}
 
 
