@@ -106,6 +106,7 @@ def test_list_json_reports_support_per_target(run_cli: Run) -> None:
     assert rows["disallow-privileged"]["podSecurity"] == {
         "level": "baseline",
         "control": "Privileged Containers",
+        "since": None,
     }
     assert rows["allowed-repos"]["parameters"]["repos"]["type"] == "array<string>"
 
