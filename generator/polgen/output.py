@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from polgen import yamlio
 from polgen.errors import PolgenError
 from polgen.plan import ClusterPlan
@@ -46,7 +44,7 @@ class Selection:
 
 def _check_document(where: str, body: dict[str, Any], text: str) -> None:
     """Parse the serialised text back and check the fields every resource needs."""
-    parsed = yaml.safe_load(text)
+    parsed = yamlio.load_one(text)
     if parsed != body:
         raise PolgenError.single(where, "document does not survive a YAML round trip")
     missing = [key for key in _REQUIRED if not parsed.get(key)]

@@ -68,6 +68,11 @@ def line_for(lines: LineMap, path: PathKey) -> int | None:
     return None
 
 
+def load_one(text: str) -> Any:
+    """Parse one YAML document with libyaml when available (rendered output is parsed back)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_all(text: str, source: str | Path = "<string>") -> Iterator[Any]:
     """Load every document of a multi-document YAML stream (libyaml when available)."""
     try:

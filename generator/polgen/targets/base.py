@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from polgen import yamlio
 from polgen.catalog import Policy
 from polgen.errors import PolgenError
 from polgen.plan import ClusterPlan
@@ -50,7 +51,7 @@ def render_document(template: str, **context: Any) -> dict[str, Any]:
     """Render a Jinja template holding one YAML document and parse it back."""
     text = render(template, **context)
     try:
-        body = yaml.safe_load(text)
+        body = yamlio.load_one(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
