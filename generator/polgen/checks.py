@@ -153,7 +153,7 @@ class PodListKeysCheck(_Check, _Skippable):
     kind: Literal["pod-list-keys"]
     list: FieldPath
     allowed: ScalarList
-    ignore: list[str] = Field(default_factory=lambda: ["name"])
+    ignore: tuple[str, ...] = ("name",)
 
 
 class PodAnnotationCheck(_Check, _Skippable):

@@ -14,10 +14,12 @@ import click
 
 from polgen import __version__
 from polgen.catalog import load_catalog
+from polgen.docs_gen import docs_tree, stale_pages
 from polgen.errors import PolgenError
 from polgen.manifests import load_manifests
+from polgen.output import write_tree
 from polgen.pipeline import check_out, load_inputs, render_out, select
-from polgen.policy_list import policy_table
+from polgen.policy_list import bundle_table, policy_table
 from polgen.reports import FORMATS, render_report
 from polgen.resources import default_catalog_dir
 from polgen.targets import TARGETS
@@ -163,11 +165,13 @@ def render(
 )
 @reports_user_errors
 def list_policies(catalog_dir: Path | None, fmt: str) -> None:
-    """List the catalog: levels, parameters, and which targets implement each policy."""
+    """List the catalog: levels, parameters, which targets implement each policy (and why
+    not), and which policies each bundle (Pod Security Standards level) holds."""
     catalog = load_catalog(catalog_dir or default_catalog_dir())
     rows = policy_table(catalog, TARGETS)
+    bundles = bundle_table(catalog)
     if fmt == "json":
-        click.echo(json.dumps({"policies": rows}, indent=2))
+        click.echo(json.dumps({"policies": rows, "bundles": bundles}, indent=2))
         return
     for row in rows:
         level = row["podSecurity"]["level"] if row["podSecurity"] else "-"
@@ -179,6 +183,12 @@ def list_policies(catalog_dir: Path | None, fmt: str) -> None:
         for target, support in row["targets"].items():
             mark = "yes" if support["supported"] else "no "
             click.echo(f"    {target:<11} {mark} {support['reason']}".rstrip())
+    for bundle in bundles:
+        level = bundle["podSecurityLevel"] or "-"
+        click.echo(
+            f"bundle:{bundle['id']}  [pss: {level}, versions {bundle['minimumVersion']}+]"
+            f"  {', '.join(bundle['policies'])}"
+        )
 
 
 @main.command()
@@ -290,3 +300,33 @@ def scan_command(
     click.echo(render_report(fmt, results), nl=False)
     if any(not result.verdict.allowed for result in results):
         sys.exit(EXIT_CHECK_FAILED)
+
+
+@main.command(name="docs")
+@catalog_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("docs/policies"),
+    show_default=True,
+    help="Folder for the generated pages (replaced atomically).",
+)
+@click.option("--check", is_flag=True, help="Exit 1 if the pages in --out are stale (for CI).")
+@reports_user_errors
+def docs_command(catalog_dir: Path | None, out_dir: Path, check: bool) -> None:
+    """Generate one Markdown page per policy: description, parameters, allowed and disallowed
+    examples, and each target's rendered output; plus an index."""
+    catalog = load_catalog(catalog_dir or default_catalog_dir())
+    pages = docs_tree(catalog, TARGETS)
+    if check:
+        stale = stale_pages(out_dir, pages)
+        for name in stale:
+            click.echo(f"stale: {out_dir / name}")
+        if stale:
+            click.echo(f"{out_dir} is stale; run 'polgen docs'")
+            sys.exit(EXIT_CHECK_FAILED)
+        click.echo(f"{out_dir} is up to date")
+        return
+    write_tree(out_dir, pages)
+    click.echo(f"wrote {len(pages)} pages to {out_dir}")

@@ -35,3 +35,17 @@ def policy_table(catalog: Catalog, targets: dict[str, Target]) -> list[dict[str,
             }
         )
     return rows
+
+
+def bundle_table(catalog: Catalog) -> list[dict[str, Any]]:
+    """Which catalog policies each bundle (Pod Security Standards level) holds at `latest`."""
+    return [
+        {
+            "id": bundle.id,
+            "title": bundle.title,
+            "podSecurityLevel": bundle.podSecurityLevel,
+            "minimumVersion": bundle.minimumVersion,
+            "policies": catalog.bundle_policies(bundle.id, "latest"),
+        }
+        for bundle in catalog.bundles.values()
+    ]
