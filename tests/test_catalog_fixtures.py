@@ -1,39 +1,50 @@
 """Meta-tests of the catalog fixtures, judged by the reference semantics.
 
 Conventions a fixture follows (catalog/policies/<id>/fixtures/{allowed,disallowed}/<name>.yaml):
-- one Kubernetes object per file, first line `# <what it shows>`, no namespace;
-- `ephemeral-<...>.yaml` is a Pod carrying spec.ephemeralContainers: it is sent as an UPDATE of
-  the `pods/ephemeralcontainers` subresource (the only way the API server accepts it);
+- one Kubernetes object per file, first line `# <what it shows>`; no namespace (tests send it to
+  the example fleet's namespace `prd`) unless the policy is about namespaces;
+- `ephemeral-<...>.yaml` is a Pod carrying spec.ephemeralContainers: it is sent as the UPDATE of
+  the `pods/ephemeralcontainers` subresource `kubectl debug` makes (the only way the API server
+  accepts it);
 - a disallowed fixture fails its own policy and no other, unless its name (after an optional
   `ephemeral-`) starts with `breakout-`: then a comment line `# also violates: <id>, <id>` names
   exactly the other policies it fails (privileged: true, for one, cannot be combined with
   allowPrivilegeEscalation: false in a valid pod);
-- every allowed fixture passes every policy with the example fleet's parameters.
+- every allowed fixture passes every policy with the example fleet's parameters;
+- "every policy" means every policy a fleet's '*' selects (not `optIn`), plus the fixture's own.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 import yaml
 
-from polgen.admission import KNOWN_KINDS, AdmissionRequest, request_for
-from polgen.catalog import Catalog, load_catalog
+from polgen.admission import KNOWN_KINDS, AdmissionRequest, debug_request, request_for
+from polgen.catalog import Catalog, Policy, load_catalog
+from polgen.checks import CONTAINER_TYPES
 from polgen.fleet import load_fleet
-from polgen.semantics import evaluate_policy
+from polgen.semantics import CONTAINER_LABELS, evaluate_policy
 
 CATALOG_DIR = Path(__file__).resolve().parents[1] / "catalog"
 CATALOG: Catalog = load_catalog(CATALOG_DIR)
 FLEET_PARAMETERS: dict[str, dict[str, Any]] = load_fleet(CATALOG_DIR / "fleet.yaml")[0].parameters
+FIXTURE_NAMESPACE = "prd"
 EPHEMERAL_PREFIX = "ephemeral-"
 MULTI_POLICY_PREFIX = "breakout-"
 ALSO_VIOLATES = "# also violates:"
 MIN_FIXTURES = 3
 VERDICTS: tuple[Literal["allowed", "disallowed"], ...] = ("allowed", "disallowed")
+POD_WORKLOADS = {"Pod", "Deployment", "CronJob", "Job", "StatefulSet", "DaemonSet", "ReplicaSet"}
+
+
+@cache
+def _parse(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +58,10 @@ class Fixture:
         return f"{self.policy_id}/{self.verdict}/{self.path.name}"
 
     @property
+    def policy(self) -> Policy:
+        return CATALOG.get(self.policy_id)
+
+    @property
     def ephemeral(self) -> bool:
         return self.path.name.startswith(EPHEMERAL_PREFIX)
 
@@ -58,7 +73,8 @@ class Fixture:
         return self.path.read_text(encoding="utf-8")
 
     def manifest(self) -> dict[str, Any]:
-        loaded = yaml.safe_load(self.text())
+        """The parsed object (parsed once; tests must not change it)."""
+        loaded = _parse(self.path)
         assert isinstance(loaded, dict), f"{self.id} is not a mapping"
         return loaded
 
@@ -72,13 +88,9 @@ class Fixture:
     def request(self) -> AdmissionRequest:
         """CREATE for a manifest; `kubectl debug` (subresource UPDATE) for an ephemeral fixture."""
         obj = self.manifest()
-        if not self.ephemeral:
-            return request_for(obj)
-        old = copy.deepcopy(obj)
-        del old["spec"]["ephemeralContainers"]
-        return dataclasses.replace(
-            request_for(obj, "UPDATE"), old_object=old, sub_resource="ephemeralcontainers"
-        )
+        if self.ephemeral:
+            return debug_request(obj, FIXTURE_NAMESPACE)
+        return request_for(obj, default_namespace=FIXTURE_NAMESPACE)
 
 
 FIXTURES = [
@@ -91,14 +103,33 @@ ALLOWED = [f for f in FIXTURES if f.verdict == "allowed"]
 DISALLOWED = [f for f in FIXTURES if f.verdict == "disallowed"]
 
 
-def failing_policies(fixture: Fixture) -> dict[str, list[str]]:
-    """Policy id -> oracle messages, for every catalog policy the fixture fails."""
-    request = fixture.request()
+def judged_policies(fixture: Fixture) -> list[Policy]:
+    """The policies a fixture must agree with: a fleet's '*' and its own."""
+    return [p for p in CATALOG.policies if not p.optIn or p.id == fixture.policy_id]
+
+
+def messages_of(request: AdmissionRequest, policies: list[Policy]) -> dict[str, list[str]]:
+    """Policy id -> oracle messages, for every policy the request fails."""
     results = {
         policy.id: evaluate_policy(policy, FLEET_PARAMETERS.get(policy.id, {}), request)
-        for policy in CATALOG.policies
+        for policy in policies
     }
     return {policy_id: messages for policy_id, messages in results.items() if messages}
+
+
+@cache
+def failing_policies(fixture: Fixture) -> dict[str, list[str]]:
+    return messages_of(fixture.request(), judged_policies(fixture))
+
+
+def own_messages(policy_id: str) -> list[str]:
+    """Every message the policy's disallowed fixtures get from it."""
+    return [
+        message
+        for f in DISALLOWED
+        if f.policy_id == policy_id
+        for message in failing_policies(f).get(policy_id, [])
+    ]
 
 
 @pytest.mark.parametrize("policy_id", sorted(CATALOG.entries))
@@ -109,21 +140,55 @@ def test_every_policy_has_enough_fixtures(policy_id: str) -> None:
 
 
 @pytest.mark.parametrize("policy_id", sorted(CATALOG.entries))
-def test_every_policy_has_a_deployment_and_a_cronjob(policy_id: str) -> None:
+def test_every_policy_covers_its_subject_kinds(policy_id: str) -> None:
+    """Pod policies show a Deployment and a CronJob; Service policies only Services."""
     kinds = {f.manifest()["kind"] for f in FIXTURES if f.policy_id == policy_id}
-    assert {"Deployment", "CronJob"} <= kinds
+    if CATALOG.get(policy_id).subject == "service":
+        assert kinds == {"Service"}
+    else:
+        assert {"Deployment", "CronJob"} <= kinds
 
 
 def test_the_fixtures_cover_every_workload_family() -> None:
     kinds = {f.manifest()["kind"] for f in FIXTURES}
-    assert {"Pod", "Deployment", "CronJob", "Job", "StatefulSet", "DaemonSet"} <= kinds
+    assert {*POD_WORKLOADS, "Service"} <= kinds
+
+
+def _container_types(policy: Policy) -> set[str]:
+    return {t for check in policy.checks for t in getattr(check, "containerTypes", [])}
+
+
+@pytest.mark.parametrize("policy_id", sorted(CATALOG.entries))
+def test_container_level_policies_cover_every_container_list(policy_id: str) -> None:
+    """Disallowed fixtures catch a container and an init container; kubectl debug is shown."""
+    types = _container_types(CATALOG.get(policy_id))
+    messages = own_messages(policy_id)
+    for container_type in sorted(types - {"ephemeralContainers"}):
+        label = CONTAINER_LABELS[container_type]
+        assert any(m.startswith(f'{label} "') for m in messages), f"no {label} caught"
+    if "ephemeralContainers" in types:
+        assert any(f.ephemeral for f in FIXTURES if f.policy_id == policy_id)
+
+
+@pytest.mark.parametrize(
+    "policy_id",
+    sorted(
+        p.id for p in CATALOG.policies
+        if any(check.kind == "pod-and-container-field" for check in p.checks)
+    ),
+)
+def test_pod_and_container_policies_catch_both_levels(policy_id: str) -> None:
+    messages = own_messages(policy_id)
+    assert any(m.startswith("spec.") for m in messages), "no pod-level setting caught"
+    labels = tuple(f'{CONTAINER_LABELS[t]} "' for t in CONTAINER_TYPES)
+    assert any(m.startswith(labels) for m in messages), "no container-level setting caught"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.id)
 def test_fixture_is_one_named_manifest(fixture: Fixture) -> None:
     text = fixture.text()
     assert text.startswith("# "), "the first line must say what the fixture shows"
-    documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    documents = [doc for doc in yaml.load_all(text, Loader=yaml.CSafeLoader) if doc is not None]
     assert len(documents) == 1
     obj = fixture.manifest()
     assert obj["kind"] in KNOWN_KINDS
@@ -131,7 +196,8 @@ def test_fixture_is_one_named_manifest(fixture: Fixture) -> None:
     assert obj["apiVersion"] == (f"{group}/{version}" if group else version)
     metadata = obj["metadata"]
     assert isinstance(metadata.get("name"), str) and metadata["name"]
-    assert "namespace" not in metadata, "tests decide the namespace"
+    about_namespaces = any(check.kind == "namespace" for check in fixture.policy.checks)
+    assert ("namespace" in metadata) == about_namespaces, "tests decide the namespace"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.id)
@@ -168,3 +234,23 @@ def test_disallowed_fixture_fails_only_the_policies_it_declares(fixture: Fixture
 def test_allowed_fixture_declares_no_violations(fixture: Fixture) -> None:
     assert not fixture.multi_policy
     assert not fixture.also_violates()
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [f for f in DISALLOWED if f.manifest()["kind"] == "Pod" and not f.ephemeral],
+    ids=lambda f: f.id,
+)
+def test_label_edit_of_a_disallowed_pod_meets_only_mutable_checks(fixture: Fixture) -> None:
+    """A plain Pod UPDATE (label edit, finalizer removal) runs only image and label checks, so
+    an existing pod that fails an immutable-field policy can still be managed."""
+    obj = fixture.manifest()
+    update = dataclasses.replace(
+        request_for(obj, "UPDATE", FIXTURE_NAMESPACE), old_object=obj
+    )
+    expected = {
+        policy_id
+        for policy_id, messages in failing_policies(fixture).items()
+        if any(check.mutable for check in CATALOG.get(policy_id).checks)
+    }
+    assert set(messages_of(update, judged_policies(fixture))) == expected

@@ -43,7 +43,9 @@ def test_example_fleet_plans_every_cluster() -> None:
     inputs = load_inputs()
     assert [plan.name for plan in inputs.plans] == ["dev", "prod"]
     prd = [b for b in inputs.plans[0].bindings if b.group == "prd"]
-    assert {b.policy.id for b in prd} == set(inputs.catalog.entries)
+    every = {k for k, v in inputs.catalog.entries.items() if not v.policy.optIn}
+    assert {b.policy.id for b in prd} == every
+    assert every != set(inputs.catalog.entries), "'*' leaves out opt-in policies"
     assert all(b.action == "enforce" for b in prd)
     repos = next(b for b in prd if b.policy.id == "allowed-repos").parameters["repos"]
     assert repos == ["open-policy-agent", "ubuntu"]

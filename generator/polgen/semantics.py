@@ -1,28 +1,38 @@
 """Reference semantics of the check-kind vocabulary, in plain Python.
 
 This is the oracle: every target's offline evaluation is compared with it, so it follows
-docs/architecture.md literally (subjects, container lists, exempt images, the UPDATE rule and the
-exact messages) and stays small enough to read in one sitting.
+docs/architecture.md literally (subjects, container lists, exempt images, skipIf, the UPDATE rule
+and the exact messages) and stays small enough to read in one sitting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from polgen.admission import AdmissionRequest
 from polgen.catalog import Policy
 from polgen.checks import (
     CONTAINER_TYPES,
     ContainerFieldCheck,
+    ContainerListContainsCheck,
+    ContainerListRangeCheck,
     ContainerListSubsetCheck,
+    ImageDigestCheck,
     ImageRepositoryCheck,
+    ImageTagCheck,
+    NamespaceCheck,
+    PodAndContainerFieldCheck,
+    PodAnnotationCheck,
     PodFieldCheck,
+    PodLabelsCheck,
     PodListFieldCheck,
+    PodListKeysCheck,
+    ServiceFieldCheck,
     resolve,
 )
-from polgen.imageref import is_allowed
+from polgen.imageref import is_allowed, parse_image
 from polgen.rendering import to_json
 
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -35,7 +45,11 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "ReplicationController": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
-"""Where each subject kind keeps its pod spec; other kinds are never checked."""
+"""Where each pod-subject kind keeps its pod spec (its pod metadata sits next to it); other
+kinds are never checked by pod policies."""
+
+SERVICE_KIND = "Service"
+"""The only kind `service` policies review."""
 
 CONTAINER_LABELS: dict[str, str] = {
     "containers": "container",
@@ -45,6 +59,7 @@ CONTAINER_LABELS: dict[str, str] = {
 """How a message names a container of each list."""
 
 EVALUATED_OPERATIONS = frozenset({"CREATE", "UPDATE"})
+DEBUG_SUBRESOURCE = "ephemeralcontainers"
 
 
 def lookup(data: Any, dotted: str) -> Any:
@@ -80,12 +95,23 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else to_json(value)
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 @dataclass(frozen=True)
 class Subject:
-    """The pod spec under review and the images exempt from container-level checks."""
+    """The object under review: its (pod or Service) spec, the pod metadata, its namespace,
+    and the images exempt from container-level checks."""
 
     spec: Mapping[str, Any]
-    exempt_images: Sequence[str]
+    exempt_images: Sequence[str] = ()
+    metadata: Mapping[str, Any] | None = None
+    namespace: str = ""
 
     def containers(self, types: Sequence[str]) -> list[tuple[str, Mapping[str, Any]]]:
         """(message label, container) of every non-exempt container in the chosen lists."""
@@ -93,8 +119,7 @@ class Subject:
         for container_type in CONTAINER_TYPES:
             if container_type not in types:
                 continue
-            items = self.spec.get(container_type)
-            for container in items if isinstance(items, list) else []:
+            for container in _items(self.spec.get(container_type)):
                 if isinstance(container, Mapping) and not is_exempt(
                     container.get("image"), self.exempt_images
                 ):
@@ -106,99 +131,300 @@ def _name(container: Mapping[str, Any]) -> str:
     return _text(container.get("name", ""))
 
 
-def field_problem(value: Any, allowed: Sequence[Any], required: bool) -> str | None:
-    """The rule a field value breaks (`must be ...`), or None when it is fine."""
-    if value is None and not required:
-        return None
-    if value is not None and is_one_of(value, allowed):
-        return None
-    return f"must be {'' if required else 'unset or '}one of {to_json(allowed)}"
+def _who(label: str, container: Mapping[str, Any]) -> str:
+    return f'{label} "{_name(container)}"'
 
 
-def pod_field(check: PodFieldCheck, parameters: Mapping[str, Any], subject: Subject) -> list[str]:
-    """`spec.<field>` set and not allowed, or unset while required (image exemptions ignored)."""
-    allowed = resolve(check.allowed, dict(parameters))
-    problem = field_problem(lookup(subject.spec, check.field), allowed, check.required)
+Parameters = Mapping[str, Any]
+
+
+def _resolved(value: Any, parameters: Parameters) -> Any:
+    return resolve(value, dict(parameters))
+
+
+def value_problem(value: Any, allowed: Any, forbidden: Any, required: bool) -> str | None:
+    """The value rule's `<rule>` when `value` breaks it, else None (None is unset)."""
+    if value is None:
+        if not required:
+            return None
+        return f"must be one of {to_json(allowed)}" if allowed is not None else "must be set"
+    if allowed is not None and not is_one_of(value, allowed):
+        return f"must be {'' if required else 'unset or '}one of {to_json(allowed)}"
+    if forbidden is not None and is_one_of(value, forbidden):
+        return f"must not be one of {to_json(forbidden)}"
+    return None
+
+
+def set_value_problem(value: Any, allowed: Any, forbidden: Any) -> str | None:
+    """`<rule-for-set-values>`: what a set value breaks, without the unset/required wording."""
+    if allowed is not None and not is_one_of(value, allowed):
+        return f"must be one of {to_json(allowed)}"
+    if forbidden is not None and is_one_of(value, forbidden):
+        return f"must not be one of {to_json(forbidden)}"
+    return None
+
+
+def _rule_of(
+    check: PodFieldCheck | ContainerFieldCheck | PodAndContainerFieldCheck | ServiceFieldCheck,
+    parameters: Parameters,
+) -> tuple[Any, Any]:
+    return _resolved(check.allowed, parameters), _resolved(check.forbidden, parameters)
+
+
+def pod_field(check: PodFieldCheck, parameters: Parameters, subject: Subject) -> list[str]:
+    """`spec.<field>` breaks the value rule (image exemptions ignored)."""
+    allowed, forbidden = _rule_of(check, parameters)
+    problem = value_problem(lookup(subject.spec, check.field), allowed, forbidden, check.required)
+    return [f"spec.{check.field} {problem}"] if problem else []
+
+
+def service_field(check: ServiceFieldCheck, parameters: Parameters, subject: Subject) -> list[str]:
+    """`spec.<field>` of a Service breaks the value rule."""
+    allowed, forbidden = _rule_of(check, parameters)
+    problem = value_problem(lookup(subject.spec, check.field), allowed, forbidden, check.required)
     return [f"spec.{check.field} {problem}"] if problem else []
 
 
 def container_field(
-    check: ContainerFieldCheck, parameters: Mapping[str, Any], subject: Subject
+    check: ContainerFieldCheck, parameters: Parameters, subject: Subject
 ) -> list[str]:
-    """Per container: `<field>` set and not allowed, or unset while required."""
-    allowed = resolve(check.allowed, dict(parameters))
+    """Per container: `<field>` breaks the value rule."""
+    allowed, forbidden = _rule_of(check, parameters)
     messages = []
     for label, container in subject.containers(check.containerTypes):
-        problem = field_problem(lookup(container, check.field), allowed, check.required)
+        value = lookup(container, check.field)
+        problem = value_problem(value, allowed, forbidden, check.required)
         if problem:
-            messages.append(f'{label} "{_name(container)}": {check.field} {problem}')
+            messages.append(f"{_who(label, container)}: {check.field} {problem}")
+    return messages
+
+
+def pod_and_container_field(
+    check: PodAndContainerFieldCheck, parameters: Parameters, subject: Subject
+) -> list[str]:
+    """Every set value (pod-level, then per container) must satisfy the rule; with `required`
+    a container needs the field set itself or inherited from `spec.<field>`."""
+    allowed, forbidden = _rule_of(check, parameters)
+    pod_value = lookup(subject.spec, check.field)
+    messages = []
+    if pod_value is not None and (problem := set_value_problem(pod_value, allowed, forbidden)):
+        messages.append(f"spec.{check.field} {problem}")
+    for label, container in subject.containers(check.containerTypes):
+        value = lookup(container, check.field)
+        if value is None:
+            if check.required and pod_value is None:
+                messages.append(
+                    f"{_who(label, container)}: {check.field} must be set here or in"
+                    f" spec.{check.field}"
+                )
+        elif problem := set_value_problem(value, allowed, forbidden):
+            messages.append(f"{_who(label, container)}: {check.field} {problem}")
     return messages
 
 
 def container_list_subset(
-    check: ContainerListSubsetCheck, parameters: Mapping[str, Any], subject: Subject
+    check: ContainerListSubsetCheck, parameters: Parameters, subject: Subject
 ) -> list[str]:
     """Per container, one message per item of the list `<field>` that is not allowed."""
-    allowed = resolve(check.allowed, dict(parameters))
-    messages = []
+    allowed = _resolved(check.allowed, parameters)
+    return [
+        f'{_who(label, container)}: {check.field} may not contain "{_text(item)}"'
+        for label, container in subject.containers(check.containerTypes)
+        for item in _items(lookup(container, check.field))
+        if not is_one_of(item, allowed)
+    ]
+
+
+def container_list_contains(
+    check: ContainerListContainsCheck, parameters: Parameters, subject: Subject
+) -> list[str]:
+    """Per container, one message per value of `values` missing from the list `<field>`."""
+    values = _resolved(check.values, parameters)
+    messages: list[str] = []
     for label, container in subject.containers(check.containerTypes):
-        items = lookup(container, check.field)
-        for item in items if isinstance(items, list) else []:
-            if not is_one_of(item, allowed):
-                messages.append(
-                    f'{label} "{_name(container)}": {check.field} may not contain "{_text(item)}"'
-                )
+        items = _items(lookup(container, check.field))
+        messages.extend(
+            f'{_who(label, container)}: {check.field} must contain "{_text(value)}"'
+            for value in values
+            if not is_one_of(value, items)
+        )
     return messages
 
 
-def pod_list_field(
-    check: PodListFieldCheck, parameters: Mapping[str, Any], subject: Subject
+def _in_range(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def container_list_range(
+    check: ContainerListRangeCheck, parameters: Parameters, subject: Subject
 ) -> list[str]:
-    """Per item of `spec.<list>`: `<field>` set and not allowed (image exemptions ignored)."""
-    allowed = resolve(check.allowed, dict(parameters))
-    rule = f"must be unset or one of {to_json(allowed)}" if allowed else "must be unset"
-    items = lookup(subject.spec, check.list)
-    messages = []
-    for item in items if isinstance(items, list) else []:
-        value = lookup(item, check.field)
-        if value is not None and not is_one_of(value, allowed):
-            name = _text(item.get("name", ""))
-            messages.append(f'spec.{check.list} item "{name}": {check.field} {rule}')
-    return messages
-
-
-def image_repository(
-    check: ImageRepositoryCheck, parameters: Mapping[str, Any], subject: Subject
-) -> list[str]:
-    """Per container: the image's repository is not under an allowed entry (polgen.imageref).
-
-    A container without a string image is skipped: the API server rejects it before admission.
-    """
-    repos = [str(repo) for repo in resolve(check.repos, dict(parameters))]
+    """Per container, per item of `<list>`: `<field>` set, not 0 and outside `min`..`max`."""
+    low, high = _resolved(check.min, parameters), _resolved(check.max, parameters)
     messages = []
     for label, container in subject.containers(check.containerTypes):
-        image = container.get("image")
-        if isinstance(image, str) and not is_allowed(image, repos):
+        for item in _items(lookup(container, check.list)):
+            value = lookup(item, check.field)
+            if value is None or same_value(value, 0) or _in_range(value, low, high):
+                continue
             messages.append(
-                f'{label} "{_name(container)}": image "{image}" is not from an allowed repository'
-                f" (allowed: {', '.join(repos)})"
+                f"{_who(label, container)}: {check.list}[].{check.field} {_text(value)} is not"
+                f" allowed (allowed: 0 or {low}-{high})"
             )
     return messages
 
 
+def _item_name(item: Any) -> str:
+    return _text(_mapping(item).get("name", ""))
+
+
+def pod_list_field(
+    check: PodListFieldCheck, parameters: Parameters, subject: Subject
+) -> list[str]:
+    """Per item of `spec.<list>`: `<field>` set and not allowed (image exemptions ignored)."""
+    allowed = _resolved(check.allowed, parameters)
+    rule = f"must be unset or one of {to_json(allowed)}" if allowed else "must be unset"
+    messages = []
+    for item in _items(lookup(subject.spec, check.list)):
+        value = lookup(item, check.field)
+        if value is not None and not is_one_of(value, allowed):
+            messages.append(f'spec.{check.list} item "{_item_name(item)}": {check.field} {rule}')
+    return messages
+
+
+def pod_list_keys(check: PodListKeysCheck, parameters: Parameters, subject: Subject) -> list[str]:
+    """Per item of `spec.<list>`, one message per key (document order) that is set, not
+    ignored and not allowed: a volume may only use the allowed sources."""
+    allowed = _resolved(check.allowed, parameters)
+    joined = ", ".join(_text(key) for key in allowed)
+    # The model's field named `list` shadows the builtin in its annotations, so mypy cannot
+    # see `ignore`'s element type; it is a list of strings.
+    ignored = cast("Sequence[str]", check.ignore)
+    return [
+        f'spec.{check.list} item "{_item_name(item)}": {key} is not allowed (allowed: {joined})'
+        for item in _items(lookup(subject.spec, check.list))
+        for key, value in _mapping(item).items()
+        if value is not None and key not in ignored and not is_one_of(key, allowed)
+    ]
+
+
+def _matches_entry(value: Any, entry: Any) -> bool:
+    if isinstance(entry, str) and entry.endswith("*"):
+        return isinstance(value, str) and value.startswith(entry[:-1])
+    return same_value(value, entry)
+
+
+def pod_annotation(
+    check: PodAnnotationCheck, parameters: Parameters, subject: Subject
+) -> list[str]:
+    """Every pod annotation under `keyPrefix` must match an allowed entry (`x*` = prefix)."""
+    allowed = _resolved(check.allowed, parameters)
+    annotations = _mapping(_mapping(subject.metadata).get("annotations"))
+    return [
+        f'metadata.annotations["{key}"] must be one of {to_json(allowed)}'
+        for key, value in annotations.items()
+        if str(key).startswith(check.keyPrefix)
+        and not any(_matches_entry(value, entry) for entry in allowed)
+    ]
+
+
+def pod_labels(check: PodLabelsCheck, parameters: Parameters, subject: Subject) -> list[str]:
+    """Every key of `keys` must be a label of the pod (Pod or pod-template metadata)."""
+    labels = _mapping(_mapping(subject.metadata).get("labels"))
+    return [
+        f'metadata.labels must include "{_text(key)}"'
+        for key in _resolved(check.keys, parameters)
+        if key not in labels
+    ]
+
+
+def _images(
+    subject: Subject, types: Sequence[str]
+) -> list[tuple[str, Mapping[str, Any], str]]:
+    """(label, container, image) per non-exempt container with a string image; other
+    containers are rejected by the API server before admission."""
+    return [
+        (label, container, container["image"])
+        for label, container in subject.containers(types)
+        if isinstance(container.get("image"), str)
+    ]
+
+
+def image_repository(
+    check: ImageRepositoryCheck, parameters: Parameters, subject: Subject
+) -> list[str]:
+    """Per container: the image's repository is not under an allowed entry (polgen.imageref)."""
+    repos = [str(repo) for repo in _resolved(check.repos, parameters)]
+    return [
+        f'{_who(label, container)}: image "{image}" is not from an allowed repository'
+        f" (allowed: {', '.join(repos)})"
+        for label, container, image in _images(subject, check.containerTypes)
+        if not is_allowed(image, repos)
+    ]
+
+
+def image_tag(check: ImageTagCheck, parameters: Parameters, subject: Subject) -> list[str]:
+    """Per container: the image names neither tag nor digest, or a forbidden tag."""
+    forbidden = _resolved(check.forbidden, parameters)
+    messages = []
+    for label, container, image in _images(subject, check.containerTypes):
+        ref = parse_image(image)
+        if ref.tag is None and ref.digest is None:
+            messages.append(
+                f'{_who(label, container)}: image "{image}" must name a tag or a digest'
+            )
+        elif ref.tag is not None and is_one_of(ref.tag, forbidden):
+            messages.append(
+                f'{_who(label, container)}: image "{image}" uses forbidden tag "{ref.tag}"'
+            )
+    return messages
+
+
+def image_digest(check: ImageDigestCheck, parameters: Parameters, subject: Subject) -> list[str]:
+    """Per container: the image is not pinned by an `@` digest."""
+    return [
+        f'{_who(label, container)}: image "{image}" must be pinned by digest'
+        for label, container, image in _images(subject, check.containerTypes)
+        if parse_image(image).digest is None
+    ]
+
+
+def namespace(check: NamespaceCheck, parameters: Parameters, subject: Subject) -> list[str]:
+    """The object's namespace is one of `forbidden`."""
+    forbidden = _resolved(check.forbidden, parameters)
+    if is_one_of(subject.namespace, forbidden):
+        return [f'namespace "{subject.namespace}" is not allowed']
+    return []
+
+
 # Each evaluator takes its own check model; the registry is keyed by that model's `kind`.
-Evaluator = Callable[[Any, Mapping[str, Any], Subject], list[str]]
+Evaluator = Callable[[Any, Parameters, Subject], list[str]]
 EVALUATORS: dict[str, Evaluator] = {
     "pod-field": pod_field,
     "container-field": container_field,
+    "pod-and-container-field": pod_and_container_field,
     "container-list-subset": container_list_subset,
+    "container-list-contains": container_list_contains,
+    "container-list-range": container_list_range,
     "pod-list-field": pod_list_field,
+    "pod-list-keys": pod_list_keys,
+    "pod-annotation": pod_annotation,
+    "pod-labels": pod_labels,
     "image-repository": image_repository,
+    "image-tag": image_tag,
+    "image-digest": image_digest,
+    "namespace": namespace,
+    "service-field": service_field,
 }
 
-IMAGE_ONLY_KINDS = frozenset({"image-repository"})
-"""The only checks that run on a Pod UPDATE other than through `pods/ephemeralcontainers`
-(a Pod's spec is immutable except images)."""
+
+def skipped(check: Any, parameters: Parameters, spec: Mapping[str, Any]) -> bool:
+    """A `skipIf` entry matches the spec exactly (type included) and, when it names a
+    parameter, that parameter is true: the version-dependent Pod Security relaxations."""
+    return any(
+        same_value(lookup(spec, skip.field), skip.equals)
+        and (skip.param is None or parameters.get(skip.param) is True)
+        for skip in getattr(check, "skipIf", ())
+    )
 
 
 def pod_spec(kind: str, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -208,6 +434,31 @@ def pod_spec(kind: str, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return None
     spec = lookup(obj, ".".join(path))
     return spec if isinstance(spec, Mapping) else None
+
+
+def pod_metadata(kind: str, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod's metadata: the Pod's own, or the pod template's next to its spec."""
+    path = POD_SPEC_PATHS.get(kind)
+    return _mapping(lookup(obj, ".".join((*path[:-1], "metadata")))) if path else {}
+
+
+def subject_of(
+    policy: Policy, request: AdmissionRequest, exempt_images: Sequence[str] = ()
+) -> Subject | None:
+    """What the policy reviews in this request, or None when it reviews nothing here."""
+    obj = request.object
+    if obj is None:
+        return None
+    namespace = request.namespace or str(_mapping(obj.get("metadata")).get("namespace") or "")
+    if policy.subject == "service":
+        spec = obj.get("spec") if request.kind == SERVICE_KIND else None
+        metadata: Mapping[str, Any] = _mapping(obj.get("metadata"))
+    else:
+        spec = pod_spec(request.kind, obj)
+        metadata = pod_metadata(request.kind, obj)
+    if not isinstance(spec, Mapping):
+        return None
+    return Subject(spec, tuple(exempt_images), metadata, namespace)
 
 
 def evaluate_policy(
@@ -221,21 +472,22 @@ def evaluate_policy(
 
     Missing parameters take the policy's defaults, as a binding's parameters do.
     """
-    if request.operation not in EVALUATED_OPERATIONS or request.object is None:
+    if request.operation not in EVALUATED_OPERATIONS:
         return []
-    spec = pod_spec(request.kind, request.object)
-    if spec is None:
+    subject = subject_of(policy, request, exempt_images)
+    if subject is None:
         return []
     values = {**policy.default_parameters(), **parameters}
-    subject = Subject(spec, tuple(exempt_images))
     plain_pod_update = (
         request.kind == "Pod"
         and request.operation == "UPDATE"
-        and request.sub_resource != "ephemeralcontainers"
+        and request.sub_resource != DEBUG_SUBRESOURCE
     )
     messages: list[str] = []
     for check in policy.checks:
-        if plain_pod_update and check.kind not in IMAGE_ONLY_KINDS:
+        if plain_pod_update and not check.mutable:
+            continue
+        if skipped(check, values, subject.spec):
             continue
         messages.extend(EVALUATORS[check.kind](check, values, subject))
     return messages
