@@ -1,8 +1,10 @@
-"""OPA Gatekeeper: a Rego v1 ConstraintTemplate per policy, a Constraint per binding, and
+"""OPA Gatekeeper: a Rego ConstraintTemplate per policy, a Constraint per binding, and
 ExpansionTemplates so workloads are judged at admission by the Pods they would create.
 
 The Rego reads every parameter from the Constraint (`input.parameters`), so one template serves
-every binding of a policy; bindings differ only in their Constraints.
+every binding of a policy; bindings differ only in their Constraints. Per cluster the template
+can also carry the CEL of the policy (K8sNativeValidation) and can fall back to Rego v0 in the
+legacy `rego` field for Gatekeeper 3.14-3.18.
 """
 
 from __future__ import annotations
@@ -11,16 +13,43 @@ from dataclasses import dataclass
 from typing import Any
 
 from polgen.catalog import Policy
-from polgen.checks import CHECK_KINDS
+from polgen.fleet import GatekeeperSettings
 from polgen.plan import Binding, ClusterPlan
+from polgen.resources import templates_dir
 from polgen.targets.base import Document, Support, render_document, render_text
+from polgen.targets.cel_code import gatekeeper_native_validation, unsupported_reason
 
 EXEMPT_IMAGES = "exemptImages"
 """The Constraint parameter listing exempt images, declared by templates with container checks."""
 
 ENFORCEMENT_ACTIONS: dict[str, str] = {"enforce": "deny", "warn": "warn", "audit": "dryrun"}
 
-_CONTAINER_CHECKS = frozenset({"container-field", "container-list-subset", "image-repository"})
+SUBJECT_KINDS: dict[str, list[dict[str, list[str]]]] = {
+    "pod": [{"apiGroups": [""], "kinds": ["Pod"]}],
+    "service": [{"apiGroups": [""], "kinds": ["Service"]}],
+}
+"""What a Constraint matches per policy subject (workloads reach Pod Constraints as Pods)."""
+
+REGO_HELPERS: dict[str, tuple[str, ...]] = {
+    "pod-field": ("value-rule",),
+    "container-field": ("containers", "value-rule"),
+    "pod-and-container-field": ("containers", "value-rule"),
+    "container-list-subset": ("containers",),
+    "container-list-contains": ("containers",),
+    "container-list-range": ("containers", "range"),
+    "pod-list-field": (),
+    "pod-list-keys": (),
+    "pod-annotation": ("annotation",),
+    "pod-labels": ("labels",),
+    "image-repository": ("containers", "image-repository"),
+    "image-tag": ("containers", "image-tag"),
+    "image-digest": ("containers", "image-tag"),
+    "namespace": ("namespace",),
+    "service-field": ("value-rule",),
+}
+"""The check kinds with a Rego template (`templates/gatekeeper/checks/<kind>.rego.j2`) and the
+shared Rego each needs (`templates/gatekeeper/lib/<name>.rego.j2`)."""
+
 _EXEMPT_IMAGES_SCHEMA: dict[str, Any] = {
     "type": "array",
     "description": "Containers whose image equals an entry, or starts with an entry ending in"
@@ -72,28 +101,53 @@ def constraint_kind(policy_id: str) -> str:
 
 def has_container_checks(policy: Policy) -> bool:
     """Container checks honour image exemptions, so their templates declare `exemptImages`."""
-    return any(check.kind in _CONTAINER_CHECKS for check in policy.checks)
+    return any("containerTypes" in type(check).model_fields for check in policy.checks)
 
 
 def parameter_schema(policy: Policy) -> dict[str, Any]:
-    """The Constraint's `spec.parameters` schema: the policy's parameters and `exemptImages`."""
+    """The Constraint's `spec.parameters` schema: the policy's parameters (value parameters and
+    the booleans that switch skipIf relaxations) and `exemptImages`."""
     properties = {name: param.openapi_schema() for name, param in sorted(policy.parameters.items())}
     if has_container_checks(policy):
         properties[EXEMPT_IMAGES] = _EXEMPT_IMAGES_SCHEMA
     return properties
 
 
-def rego_module(policy: Policy) -> str:
-    """The policy's Rego v1 module, one rule per check rendered from its check-kind template."""
-    kinds = {check.kind for check in policy.checks}
+def rego_module(policy: Policy, legacy: bool = False) -> str:
+    """The policy's Rego module, one rule per check rendered from its check-kind template.
+
+    `legacy` gives Rego v0 for the `rego` field of Gatekeeper 3.14-3.18: the same rules with the
+    future keywords imported, so both versions judge every request alike.
+    """
+    libs = {lib for check in policy.checks for lib in REGO_HELPERS[check.kind]}
+    if any(getattr(check, "skipIf", []) for check in policy.checks):
+        libs.add("skip")
     return render_text(
         "gatekeeper/module.rego.j2",
         package=constraint_kind(policy.id).lower(),
         policy_id=policy.id,
-        checks=[check.model_dump() for check in policy.checks],
-        container_checks=has_container_checks(policy),
-        image_checks="image-repository" in kinds,
+        legacy=legacy,
+        libs=sorted(libs),
+        checks=[{**check.model_dump(), "mutable": check.mutable} for check in policy.checks],
     )
+
+
+def template_targets(policy: Policy, settings: GatekeeperSettings) -> dict[str, Any]:
+    """The ConstraintTemplate's one target: Rego v1 under `code[]` (or v0 under the legacy
+    `rego` field), after the CEL when native validation is on and the CEL library can express
+    the policy (Gatekeeper then runs only the CEL; the Rego serves clusters that disable it)."""
+    target: dict[str, Any] = {"target": "admission.k8s.gatekeeper.sh"}
+    code: list[dict[str, Any]] = []
+    if settings.nativeValidation and unsupported_reason(policy) is None:
+        source = gatekeeper_native_validation(policy)
+        code.append({"engine": "K8sNativeValidation", "source": source})
+    if settings.legacyRego:
+        target["rego"] = rego_module(policy, legacy=True)
+    else:
+        code.append({"engine": "Rego", "source": {"version": "v1", "rego": rego_module(policy)}})
+    if code:
+        target["code"] = code
+    return target
 
 
 def constraint_parameters(binding: Binding) -> dict[str, Any]:
@@ -107,32 +161,44 @@ def constraint_parameters(binding: Binding) -> dict[str, Any]:
 class GatekeeperTarget:
     name = "gatekeeper"
     summary = (
-        "Rego v1 ConstraintTemplates and Constraints, plus ExpansionTemplates that judge"
-        " workloads by their Pods"
+        "Rego ConstraintTemplates and Constraints, plus ExpansionTemplates that judge workloads"
+        " by their Pods; optionally CEL (K8sNativeValidation) and legacy Rego v0"
     )
     minimum_versions = (
-        "Gatekeeper >= 3.19 (Rego v1 under targets[].code[].source.version);"
-        " ExpansionTemplate expansion.gatekeeper.sh/v1beta1 needs >= 3.13 (beta, on by default)"
+        "Gatekeeper >= 3.19 (Rego v1 under targets[].code[].source.version); with"
+        " gatekeeper.legacyRego >= 3.14 (Rego v0 with future keywords in targets[].rego);"
+        " gatekeeper.nativeValidation needs the K8sNativeValidation engine (>= 3.16, on by"
+        " default from 3.17); ExpansionTemplate expansion.gatekeeper.sh/v1beta1 needs >= 3.13"
     )
 
     def support(self, policy: Policy) -> Support:
-        unknown = sorted({c.kind for c in policy.checks} - set(CHECK_KINDS))
-        if unknown:
-            return Support(False, f"no Rego template for check kind {', '.join(unknown)}")
-        return Support(
-            True,
-            "Rego v1 ConstraintTemplate evaluated by the validation webhook; workloads through"
-            " ExpansionTemplates",
+        checks_dir = templates_dir() / "gatekeeper" / "checks"
+        missing = sorted(
+            kind
+            for kind in {check.kind for check in policy.checks}
+            if kind not in REGO_HELPERS or not (checks_dir / f"{kind}.rego.j2").is_file()
         )
+        if missing:
+            return Support(False, f"no Rego template for check kind {', '.join(missing)}")
+        reason = (
+            "Rego ConstraintTemplate evaluated by the validation webhook on Services"
+            if policy.subject == "service"
+            else "Rego ConstraintTemplate evaluated by the validation webhook; workloads through"
+            " ExpansionTemplates"
+        )
+        no_cel = unsupported_reason(policy)
+        if no_cel:
+            return Support(True, f"{reason}; no CEL with gatekeeper.nativeValidation ({no_cel})")
+        return Support(True, f"{reason}; with gatekeeper.nativeValidation also K8sNativeValidation")
 
     def render(self, plan: ClusterPlan) -> list[Document]:
-        documents = [self._template(policy) for policy in plan.policies()]
+        documents = [self._template(policy, plan.gatekeeper) for policy in plan.policies()]
         documents.extend(self._constraint(binding) for binding in plan.bindings)
-        if plan.bindings:
+        if any(binding.policy.subject == "pod" for binding in plan.bindings):
             documents.extend(self._expansion(expansion) for expansion in EXPANSIONS)
         return documents
 
-    def _template(self, policy: Policy) -> Document:
+    def _template(self, policy: Policy, settings: GatekeeperSettings) -> Document:
         kind = constraint_kind(policy.id)
         body = render_document(
             "gatekeeper/constrainttemplate.yaml.j2",
@@ -140,7 +206,7 @@ class GatekeeperTarget:
             kind=kind,
             policy=policy,
             properties=parameter_schema(policy),
-            rego=rego_module(policy),
+            target=template_targets(policy, settings),
         )
         return Document(f"constrainttemplate-{policy.id}.yaml", body)
 
@@ -149,6 +215,7 @@ class GatekeeperTarget:
             "gatekeeper/constraint.yaml.j2",
             kind=constraint_kind(binding.policy.id),
             binding=binding,
+            match_kinds=SUBJECT_KINDS[binding.policy.subject],
             enforcement_action=ENFORCEMENT_ACTIONS[binding.action],
             parameters=constraint_parameters(binding),
         )
