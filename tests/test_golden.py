@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from polgen import yamlio
 from polgen.output import Selection
 from polgen.pipeline import check_out, load_inputs
 from polgen.targets.gatekeeper import constraint_kind
@@ -77,3 +78,10 @@ def test_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
     second = _render(tmp_path / "b", "4242")
     assert first == second
     assert len(first) > 10
+
+
+def test_output_does_not_depend_on_libyaml() -> None:
+    """libyaml writes out/ when present; a machine without it must produce the same bytes."""
+    for file in sorted(OUT.rglob("*.yaml")):
+        document = yaml.safe_load(file.read_text())
+        assert yamlio.dump(document, yamlio.PythonDumper) == file.read_text(), file

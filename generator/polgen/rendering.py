@@ -7,6 +7,7 @@ quotes, newlines, `{{ }}` or YAML syntax comes out as that literal value, never 
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import jinja2
 from polgen.errors import PolgenError
 from polgen.resources import templates_dir
 
-_YAML_UNSAFE = {chr(c) for c in range(0x7F, 0xA0)} | {"\u2028", "\u2029", "\ufeff"}
+_YAML_UNSAFE = re.compile("[\u007f-\u009f\u2028\u2029\ufeff]")
 
 
 def to_json(value: Any) -> str:
@@ -26,7 +27,7 @@ def to_json(value: Any) -> str:
     are written as \\u escapes, which all three languages read back as the same character.
     """
     text = json.dumps(value, ensure_ascii=False)
-    return "".join(f"\\u{ord(ch):04x}" if ch in _YAML_UNSAFE else ch for ch in text)
+    return _YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def to_jmespath_literal(value: Any) -> str:

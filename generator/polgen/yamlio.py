@@ -81,24 +81,34 @@ def load_all(text: str, source: str | Path = "<string>") -> Iterator[Any]:
         raise _syntax_error(Path(source), exc) from exc
 
 
-class _CanonicalDumper(yaml.SafeDumper):
-    """Block style, insertion order, literal blocks for multi-line text (Rego, CEL)."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+def _represent_str(dumper: Any, value: str) -> yaml.ScalarNode:
     if "\n" in value:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 
 
-_CanonicalDumper.add_representer(str, _represent_str)
+class PythonDumper(yaml.SafeDumper):
+    """Block style, insertion order, literal blocks for multi-line text (Rego, CEL)."""
 
 
-def dump(document: Any) -> str:
+PythonDumper.add_representer(str, _represent_str)
+
+_Dumper: type = PythonDumper
+if hasattr(yaml, "CSafeDumper"):
+
+    class LibyamlDumper(yaml.CSafeDumper):  # type: ignore[misc,name-defined,unused-ignore]
+        """The same output as PythonDumper (a test compares them on every rendered file),
+        about eight times faster."""
+
+    LibyamlDumper.add_representer(str, _represent_str)
+    _Dumper = LibyamlDumper
+
+
+def dump(document: Any, dumper: type | None = None) -> str:
     """Serialise one document the same way every time: no timestamps, no hash-order dependence."""
     return yaml.dump(
         document,
-        Dumper=_CanonicalDumper,
+        Dumper=dumper or _Dumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
