@@ -82,9 +82,9 @@ def load_all(text: str, source: str | Path = "<string>") -> Iterator[Any]:
 
 
 def _represent_str(dumper: Any, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+    style = "|" if "\n" in value else None
+    node: yaml.ScalarNode = dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return node
 
 
 class PythonDumper(yaml.SafeDumper):
