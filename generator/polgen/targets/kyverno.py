@@ -1,15 +1,19 @@
 """Kyverno: one `kyverno.io/v1` ClusterPolicy per binding, or ValidatingPolicies (other module).
 
-Each check becomes one Pod rule (`foreach` + `deny` with JMESPath); Kyverno's autogen derives
-the rules for Deployments, CronJobs and the other pod controllers by rewriting
-`request.object.spec` into the pod template path, so every rule reads the pod only through
-`request.object.spec`.
+Each check becomes one rule (`foreach` + `deny` with JMESPath) from its kind's template in
+templates/kyverno/checks/. Pod rules match `Pod`; Kyverno's autogen derives the rules for
+Deployments, CronJobs and the other pod controllers by rewriting `request.object.spec` and
+`request.object.metadata` into the pod template's, so every pod rule reads the pod only through
+those two paths (the namespace comes from `request.namespace`, which autogen leaves alone).
+Service rules match `Service`; autogen never touches them.
 
 Fleet data never appears inside a `{{ }}` JMESPath expression: Kyverno finds variables with a
 brace-matching regex that a `{` or `}` in the data would break (silently turning a deny key into
 plain text). Allowed values and image patterns travel as rule `context` variables, escaped with
 `kyverno_escape`, and expressions refer to them by name; comparisons use JMESPath `contains`, so
-they are exact and typed (`"true"` is not `true`).
+they are exact and typed (`"true"` is not `true`). Where a message names a value from the data
+(`must contain "ALL"`, `must include "team"`), the template unrolls one deny condition per value
+with the value written into the condition's message (escaped), never substituted at run time.
 
 Image repositories do not use `image_normalize()` plus wildcard operators: the normalized form
 depends on Kyverno's `defaultRegistry` setting and on the version (newer releases write
@@ -18,17 +22,19 @@ and with go-wildcard v2 also `.`, match any character, so `registry.corp/*` woul
 Docker Hub image `registry-corp/x`). Instead the allowed entries are compiled here, from
 `polgen.imageref.allowed_prefixes`, into one anchored Go RE2 regex over the raw image string for
 Kyverno's `regex_match`; the tests compare it with `polgen.imageref.is_allowed` image by image.
-Image exemptions are regexes too.
+Image exemptions and pod-annotation values (exact, or a prefix when ending in `*`) are regexes
+too.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from polgen.catalog import Policy
-from polgen.checks import CONTAINER_TYPES, Check, ImageRepositoryCheck, resolve
+from polgen.checks import CONTAINER_TYPES, Check, resolve
 from polgen.errors import PolgenError
 from polgen.imageref import DOCKER_HUB, allowed_prefixes
 from polgen.plan import Binding, ClusterPlan
@@ -36,6 +42,9 @@ from polgen.targets.base import Document, Support, render_document
 
 FAILURE_ACTIONS: dict[str, str] = {"enforce": "Enforce", "warn": "Audit", "audit": "Audit"}
 """Binding action -> rule `validate.failureAction`; `warn` also sets `spec.emitWarning`."""
+
+SUBJECT_KINDS: dict[str, str] = {"pod": "Pod", "service": "Service"}
+"""The kind a rule matches per policy subject; autogen adds the pod controllers to `Pod`."""
 
 CONTAINER_LABELS: dict[str, str] = {
     "containers": "container",
@@ -45,13 +54,24 @@ CONTAINER_LABELS: dict[str, str] = {
 TEMPLATED_KINDS: tuple[str, ...] = (
     "pod-field",
     "container-field",
+    "pod-and-container-field",
     "container-list-subset",
+    "container-list-contains",
+    "container-list-range",
     "pod-list-field",
+    "pod-list-keys",
+    "pod-annotation",
+    "pod-labels",
     "image-repository",
+    "image-tag",
+    "image-digest",
+    "namespace",
+    "service-field",
 )
 """Check kinds with a template in templates/kyverno/checks/."""
-CONTAINER_KINDS = frozenset({"container-field", "container-list-subset", "image-repository"})
-"""Check kinds judged per container, so image exemptions apply to them."""
+
+VALUE_FIELDS: tuple[str, ...] = ("allowed", "forbidden", "values", "keys", "repos", "min", "max")
+"""Check fields holding literals or `{param: name}`: resolved per binding before rendering."""
 
 MAX_RULE_NAME = 63 - len("autogen-cronjob-")
 """Autogen prefixes rule names and cuts them at 63 characters; shorter names stay distinct."""
@@ -142,33 +162,49 @@ def repository_pattern(entries: list[str]) -> str:
     return "(?s)^(?:" + "|".join(dict.fromkeys(alternatives)) + ")(?:@.*)?$"
 
 
-def exemption_pattern(patterns: tuple[str, ...]) -> str | None:
-    """An anchored regex for exempt images (exact, or a prefix when ending in `*`)."""
-    if not patterns:
-        return None
+def prefix_pattern(patterns: Iterable[str]) -> str:
+    """An anchored regex for strings equal to a pattern, or starting with it when the pattern
+    ends in `*` (image exemptions, pod-annotation values)."""
     alternatives = [
         regex_literal(p[:-1]) if p.endswith("*") else regex_literal(p) + "$" for p in patterns
     ]
+    if not alternatives:
+        return NEVER_MATCHES
     return "(?s)^(?:" + "|".join(dict.fromkeys(alternatives)) + ")"
 
 
+def exemption_pattern(patterns: tuple[str, ...]) -> str | None:
+    """The regex of a binding's exempt images, or None when it exempts none."""
+    return prefix_pattern(patterns) if patterns else None
+
+
 def unsupported(check: Check) -> str | None:
-    """Why the templates cannot express a check (kinds and value rules they do not implement)."""
+    """Why the templates cannot express a check, or None when they can."""
     if check.kind not in TEMPLATED_KINDS:
         return f"no Kyverno template for check kind {check.kind!r}"
-    if "allowed" in type(check).model_fields and getattr(check, "allowed", None) is None:
-        return f"{check.kind}: only the 'allowed' value rule is implemented"
-    if getattr(check, "skipIf", None):
-        return f"{check.kind}: skipIf is not implemented"
+    if getattr(check, "containerTypes", None) == []:
+        return f"{check.kind}: an empty containerTypes selects no container"
     return None
 
 
+def _field_suffix(field: str, fields: list[str]) -> str:
+    """The fewest trailing components of `field` that no other field of the policy ends with
+    (`livenessprobe-httpget-host` next to `readinessprobe-httpget-host`)."""
+    parts = field.split(".")
+    others = [other.split(".") for other in fields if other and other != field]
+    depth = 1
+    while depth < len(parts) and any(o[-depth:] == parts[-depth:] for o in others):
+        depth += 1
+    return "-".join(parts[-depth:]).lower()
+
+
 def rule_names(checks: list[Check]) -> list[str]:
-    """`<kind>-<last field component>`, numbered when repeated, short enough for autogen."""
+    """`<kind>-<distinguishing field components>`, numbered when repeated, short enough for
+    autogen's prefixes."""
+    fields = [str(getattr(check, "field", "")) for check in checks]
     names: list[str] = []
-    for check in checks:
-        field = getattr(check, "field", "")
-        base = f"{check.kind}-{field.rsplit('.', 1)[-1].lower()}" if field else check.kind
+    for check, field in zip(checks, fields, strict=True):
+        base = f"{check.kind}-{_field_suffix(field, fields)}" if field else check.kind
         if len(base) > MAX_RULE_NAME:
             digest = hashlib.sha256(base.encode()).hexdigest()[:6]
             base = f"{base[: MAX_RULE_NAME - 7]}-{digest}"
@@ -186,47 +222,70 @@ class RuleInput:
 
     name: str
     check: Check
-    allowed: list[Any]
-    repos: list[str]
-    repos_pattern: str
+    values: dict[str, Any]
+    """The check's `VALUE_FIELDS` that it sets, parameters resolved for the binding."""
+    skips: list[tuple[str, Any]]
+    """(pod-spec field, value) of each skipIf in force: without `param`, or with a true one."""
+    pattern: str
+    """The regex a kind matches strings with: image repositories, pod-annotation values."""
     exempt_pattern: str | None
     container_types: list[tuple[str, str]]
-    judges_pod_updates: bool
-    """Images can change on a Pod UPDATE; every other field is immutable (docs/architecture.md)."""
+    gates_pod_updates: bool
+    """Checks of immutable pod fields skip a Pod UPDATE other than `kubectl debug`
+    (docs/architecture.md, Operations)."""
+
+
+def _values(check: Check, parameters: dict[str, Any]) -> dict[str, Any]:
+    found = {name: getattr(check, name, None) for name in VALUE_FIELDS}
+    return {name: resolve(value, parameters) for name, value in found.items() if value is not None}
+
+
+def _pattern(check: Check, values: dict[str, Any]) -> str:
+    if check.kind == "image-repository":
+        return repository_pattern([str(repo) for repo in values["repos"]])
+    if check.kind == "pod-annotation":
+        # Annotation values are strings: a non-string entry can never equal one.
+        return prefix_pattern(v for v in values["allowed"] if isinstance(v, str))
+    return ""
 
 
 def rule_inputs(binding: Binding) -> list[RuleInput]:
     """One rule per check of the binding's policy, with its values resolved."""
     checks = binding.policy.checks
+    parameters = binding.parameters
     exemptions = exemption_pattern(binding.exempt_images)
     inputs = []
     for name, check in zip(rule_names(checks), checks, strict=True):
-        listed = getattr(check, "allowed", None)
-        allowed = resolve(listed, binding.parameters) if listed is not None else []
-        repos = (
-            [str(r) for r in resolve(check.repos, binding.parameters)]
-            if isinstance(check, ImageRepositoryCheck)
-            else []
-        )
-        types = getattr(check, "containerTypes", ())
+        values = _values(check, parameters)
+        types = getattr(check, "containerTypes", None)
+        chosen = types or ()
+        skips = [
+            (skip.field, skip.equals)
+            for skip in getattr(check, "skipIf", ())
+            if skip.param is None or parameters.get(skip.param) is True
+        ]
         inputs.append(
             RuleInput(
                 name=name,
                 check=check,
-                allowed=allowed,
-                repos=repos,
-                repos_pattern=repository_pattern(repos),
-                exempt_pattern=exemptions if check.kind in CONTAINER_KINDS else None,
-                container_types=[(t, CONTAINER_LABELS[t]) for t in CONTAINER_TYPES if t in types],
-                judges_pod_updates=check.mutable,
+                values=values,
+                skips=skips,
+                pattern=_pattern(check, values),
+                exempt_pattern=exemptions if types is not None else None,
+                container_types=[(t, CONTAINER_LABELS[t]) for t in CONTAINER_TYPES if t in chosen],
+                gates_pod_updates=check.subject == "pod" and not check.mutable,
             )
         )
     return inputs
 
 
 def match_block(binding: Binding) -> dict[str, Any]:
-    """Pods (Kyverno adds `pods/ephemeralcontainers`) on CREATE and UPDATE in the namespaces."""
-    resources: dict[str, Any] = {"kinds": ["Pod"], "operations": ["CREATE", "UPDATE"]}
+    """The subject's kind (a `Pod` rule also sees `pods/ephemeralcontainers`) on CREATE and
+    UPDATE in the binding's namespaces."""
+    resources: dict[str, Any] = {
+        "kinds": [SUBJECT_KINDS[binding.policy.subject]],
+        "operations": ["CREATE", "UPDATE"],
+    }
     if binding.namespaces:
         resources["namespaces"] = list(binding.namespaces)
     return {"any": [{"resources": resources}]}
@@ -260,6 +319,7 @@ def render_cluster_policy(binding: Binding) -> Document:
         "kyverno/clusterpolicy.yaml.j2",
         binding=binding,
         policy=binding.policy,
+        subject_kind=SUBJECT_KINDS[binding.policy.subject],
         emit_warning=binding.action == "warn",
         rules=rules,
     )
@@ -282,6 +342,8 @@ class KyvernoTarget:
         reasons = sorted({r for r in map(unsupported, policy.checks) if r is not None})
         if reasons:
             return Support(False, "; ".join(reasons))
+        if policy.subject == "service":
+            return Support(True, "ClusterPolicy deny rules on Services or a CEL ValidatingPolicy")
         return Support(
             True,
             "ClusterPolicy foreach/deny rules (autogen for pod controllers, kubectl debug through"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from polgen.plan import ClusterPlan
 from polgen.targets.base import Document, render_document
+from polgen.targets.cel_code import inline_values
 
 MINIMUM_VERSION = "Kyverno >= 1.17 (policies.kyverno.io/v1 ValidatingPolicy)"
 
@@ -18,7 +19,9 @@ def render_validating_policies(plan: ClusterPlan) -> list[Document]:
     return [
         Document(
             f"validatingpolicy-{binding.name}.yaml",
-            render_document("kyverno/validatingpolicy.yaml.j2", binding=binding),
+            render_document(
+                "kyverno/validatingpolicy.yaml.j2", binding=binding, mode=inline_values(binding)
+            ),
         )
         for binding in plan.bindings
     ]

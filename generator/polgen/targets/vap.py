@@ -2,15 +2,20 @@
 
 Parameters are inlined as CEL literals instead of a `paramKind`, so the policies need no
 parameter CRD or objects and work from cluster bootstrap. The CEL comes from the check library in
-`templates/cel/`, shared with the Kyverno ValidatingPolicy flavour.
+`templates/cel/`, shared with the Kyverno ValidatingPolicy flavour and Gatekeeper's CEL.
 """
 
 from __future__ import annotations
 
 from polgen.catalog import Policy
-from polgen.checks import CHECK_KINDS
 from polgen.plan import ClusterPlan
 from polgen.targets.base import Document, Support, render_document
+from polgen.targets.cel_code import inline_values, unsupported_reason
+
+SUBJECT_SCOPES: dict[str, str] = {
+    "pod": "Pods, pods/ephemeralcontainers and every pod controller",
+    "service": "Services",
+}
 
 
 class ValidatingAdmissionPolicyTarget:
@@ -22,20 +27,17 @@ class ValidatingAdmissionPolicyTarget:
     minimum_versions = "Kubernetes >= 1.30 (ValidatingAdmissionPolicy v1 GA, CEL optional types)"
 
     def support(self, policy: Policy) -> Support:
-        unknown = sorted({check.kind for check in policy.checks} - set(CHECK_KINDS))
-        if unknown:
-            return Support(False, f"no CEL template for check kind {', '.join(unknown)}")
-        return Support(
-            True,
-            "evaluated in the API server for Pods, pods/ephemeralcontainers and every pod"
-            " controller",
-        )
+        reason = unsupported_reason(policy)
+        if reason:
+            return Support(False, reason)
+        return Support(True, f"evaluated in the API server for {SUBJECT_SCOPES[policy.subject]}")
 
     def render(self, plan: ClusterPlan) -> list[Document]:
         documents = []
         for binding in plan.bindings:
+            mode = inline_values(binding)
             for kind in ("validatingadmissionpolicy", "validatingadmissionpolicybinding"):
-                body = render_document(f"vap/{kind}.yaml.j2", binding=binding)
+                body = render_document(f"vap/{kind}.yaml.j2", binding=binding, mode=mode)
                 documents.append(Document(f"{kind}-{binding.name}.yaml", body))
         return documents
 
