@@ -1,12 +1,14 @@
-"""gatekeeper-library's gator suites, run offline against polgen's RENDERED ConstraintTemplates.
+"""The offline Gatekeeper engine on polgen's RENDERED output: gatekeeper-library's gator suites,
+and the example fleet rendered with gatekeeper.nativeValidation (CEL) and gatekeeper.legacyRego
+(Rego v0) on every catalog fixture against the reference semantics.
 
-Upstream's template.yaml is not in the peer data, so each suite whose policy polgen's catalog
-covers runs with polgen's template for that policy: the suite's Constraint keeps its match, its
-parameters are translated to polgen's (SUITES below), and every case is judged in `gator verify`
-semantics (yes / no / count assertions, message regexps, AdmissionReview case objects). Cases
-where polgen deliberately answers differently are listed with a reason in DIFFERENCES; a suite
-test fails both when an unlisted case disagrees and when a listed one starts to agree.
-Differences no upstream case exercises are shown on our own fixtures in DIVERGENCES.
+The suites: upstream's template.yaml is not in the peer data, so each suite whose policy
+polgen's catalog covers runs with polgen's template for that policy: the suite's Constraint keeps
+its match, its parameters are translated to polgen's (SUITES below), and every case is judged in
+`gator verify` semantics (yes / no / count assertions, message regexps, AdmissionReview case
+objects). Cases where polgen deliberately answers differently are listed with a reason in
+DIFFERENCES; a suite test fails both when an unlisted case disagrees and when a listed one starts
+to agree. Differences no upstream case exercises are shown on our own fixtures in DIVERGENCES.
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import yaml
 
-from polgen.admission import AdmissionRequest, Operation, request_for
-from polgen.catalog import Policy
-from polgen.engines.gatekeeper import ENGINE
-from polgen.pipeline import load_inputs
+from polgen.admission import AdmissionRequest, Operation, debug_request, request_for
+from polgen.catalog import Catalog, Policy
+from polgen.engines.gatekeeper import ENGINE, GatekeeperPolicySet
+from polgen.engines.gatekeeper_cel import CompiledCel
+from polgen.engines.gatekeeper_rego import CompiledTemplate
+from polgen.pipeline import load_inputs, select
+from polgen.plan import Binding
+from polgen.semantics import evaluate_policy
 from polgen.targets import TARGETS
 from tests.peer import peer_dir
 
@@ -87,6 +94,21 @@ DIFFERENCES: dict[str, str] = {
     ),
 }
 
+_JOINED = ("polgen's CEL has one validation per check, joining its offenders with \"; \""
+           " (docs/architecture.md), so Gatekeeper reports one violation where the suite counts"
+           " one per container")
+CEL_DIFFERENCES: dict[str, str] = {
+    "general/allowedrepos/allowed-repos/both-disallowed": _JOINED,
+    "general/allowedrepos/allowed-repos/all-disallowed": _JOINED,
+    "general/allowedreposv2/allowed-reposv2/both-disallowed": _JOINED,
+    "general/allowedreposv2/allowed-reposv2/all-disallowed": _JOINED,
+    "general/allowedreposv2/allowed-reposv2/disallowed-repository-and-registry": _JOINED,
+    "general/allowedreposv2/allowed-reposv2/disallowed-repository-images": _JOINED,
+}
+"""Further differences when the templates carry CEL (gatekeeper.nativeValidation), which
+Gatekeeper then runs instead of the Rego. Verdicts agree; only per-container counts differ."""
+SUITE_SETTINGS = ("rego", "nativeValidation")
+
 
 @dataclass(frozen=True)
 class Divergence:
@@ -137,12 +159,18 @@ DIVERGENCES: tuple[Divergence, ...] = (
 )
 
 
-@pytest.fixture(scope="module")
-def rendered() -> tuple[dict[str, Policy], dict[str, Json]]:
-    """polgen's catalog policies and their rendered ConstraintTemplates, by policy id."""
+Rendered = tuple[dict[str, Policy], dict[str, Json]]
+
+
+@cache
+def rendered(setting: str) -> Rendered:
+    """polgen's catalog policies and their rendered ConstraintTemplates, by policy id: Rego v1
+    only (`rego`), or with the CEL first (`nativeValidation`)."""
     inputs = load_inputs()
+    settings = {"nativeValidation": True} if setting == "nativeValidation" else None
+    plans, _ = select(inputs.plans, (), (), None, gatekeeper=settings)
     templates: dict[str, Json] = {}
-    for plan in inputs.plans:
+    for plan in plans:
         for document in TARGETS["gatekeeper"].render(plan):
             body = document.body
             if body["kind"] == "ConstraintTemplate":
@@ -213,7 +241,7 @@ def _constraint(
 
 
 def _messages(
-    rendered: tuple[dict[str, Policy], dict[str, Json]], mapping: SuiteMapping,
+    rendered: Rendered, mapping: SuiteMapping,
     constraint_file: Path, case_object: Json, overrides: Json | None = None,
 ) -> list[str]:
     policies, templates = rendered
@@ -225,10 +253,9 @@ def _messages(
     return [v.message for v in policy_set.review(_request(case_object))]
 
 
+@pytest.mark.parametrize("setting", SUITE_SETTINGS)
 @pytest.mark.parametrize("mapping", SUITES, ids=lambda m: m.folder)
-def test_suite_agrees_with_polgen(
-    mapping: SuiteMapping, rendered: tuple[dict[str, Policy], dict[str, Json]]
-) -> None:
+def test_suite_agrees_with_polgen(mapping: SuiteMapping, setting: str) -> None:
     folder = peer_dir("gatekeeper-library", "library", *mapping.folder.split("/"))
     suite = _yaml(folder / "suite.yaml")
     disagreements: dict[str, list[str]] = {}
@@ -236,22 +263,129 @@ def test_suite_agrees_with_polgen(
     for test in suite["tests"]:
         for case in test.get("cases") or []:
             total += 1
-            messages = _messages(rendered, mapping, folder / test["constraint"],
+            messages = _messages(rendered(setting), mapping, folder / test["constraint"],
                                  _yaml(folder / case["object"]))
             if not _verdict(case.get("assertions"), messages):
                 disagreements[f"{mapping.folder}/{test['name']}/{case['name']}"] = messages
-    documented = {key for key in DIFFERENCES if key.startswith(f"{mapping.folder}/")}
+    differences = {**DIFFERENCES, **(CEL_DIFFERENCES if setting == "nativeValidation" else {})}
+    documented = {key for key in differences if key.startswith(f"{mapping.folder}/")}
     assert total > 0
     assert set(disagreements) == documented, disagreements
 
 
+@pytest.mark.parametrize("setting", SUITE_SETTINGS)
 @pytest.mark.parametrize("divergence", DIVERGENCES, ids=lambda d: d.name)
-def test_documented_divergence(
-    divergence: Divergence, rendered: tuple[dict[str, Policy], dict[str, Json]]
-) -> None:
+def test_documented_divergence(divergence: Divergence, setting: str) -> None:
     folder = peer_dir("gatekeeper-library", "library", *divergence.folder.split("/"))
     mapping = next(m for m in SUITES if m.folder == divergence.folder)
-    messages = _messages(rendered, mapping, folder / divergence.constraint,
+    messages = _messages(rendered(setting), mapping, folder / divergence.constraint,
                          _yaml(FIXTURES / divergence.fixture), divergence.suite_parameters)
     assert divergence.upstream != divergence.polgen
     assert _verdict([{"violations": divergence.polgen}], messages), messages
+
+
+# ---- the example fleet with gatekeeper.nativeValidation / legacyRego, on every catalog fixture --
+
+FIXTURE_NAMESPACE = "prd"
+FLEET_SETTINGS = ("nativeValidation", "legacyRego")
+IMPLIED = re.compile(r"^\[Implied by [^\]]+\] ")
+
+
+@dataclass(frozen=True)
+class FleetPolicy:
+    """One policy of the rendered fleet: the engine loaded with its ConstraintTemplate, the
+    Constraint of its enforcing binding and the ExpansionTemplates, and that binding."""
+
+    binding: Binding
+    policy_set: GatekeeperPolicySet
+
+
+@cache
+def _catalog() -> Catalog:
+    return load_inputs().catalog
+
+
+@cache
+def fleet_policies(setting: str) -> dict[str, FleetPolicy]:
+    """The first cluster of the example fleet with `gatekeeper: {setting: true}`, rendered; the
+    opt-in policies no group binds get an enforcing binding in prd, so every fixture is judged.
+
+    Which namespaces a Constraint selects is exercised by the match tests; here the fixtures
+    choose their own namespace (disallow-default-namespace's are in `default`), so the rendered
+    Constraint's `namespaces` matcher is dropped.
+    """
+    inputs = load_inputs()
+    plans, _ = select(inputs.plans, (), (), None, gatekeeper={setting: True})
+    plan = plans[0]
+    bound = {binding.policy.id for binding in plan.bindings}
+    extra = tuple(
+        Binding(cluster=plan.name, group=FIXTURE_NAMESPACE, policy=policy,
+                parameters=policy.default_parameters(), action="enforce",
+                namespaces=(FIXTURE_NAMESPACE,), excluded_namespaces=(), exempt_images=())
+        for policy in inputs.catalog.policies if policy.id not in bound
+    )
+    plan = replace(plan, bindings=plan.bindings + extra)
+    documents = {doc.file: doc.body for doc in TARGETS["gatekeeper"].render(plan)}
+    expansions = [(file, body) for file, body in sorted(documents.items())
+                  if body["kind"] == "ExpansionTemplate"]
+    policies: dict[str, FleetPolicy] = {}
+    for binding in plan.bindings:
+        if binding.policy.id in policies or binding.action != "enforce":
+            continue
+        template_file = f"constrainttemplate-{binding.policy.id}.yaml"
+        constraint_file = f"constraint-{binding.name}.yaml"
+        constraint = cast(Json, yaml.safe_load(yaml.safe_dump(documents[constraint_file])))
+        constraint["spec"]["match"].pop("namespaces", None)
+        policy_set = ENGINE.load([(template_file, documents[template_file]),
+                                  (constraint_file, constraint), *expansions])
+        policies[binding.policy.id] = FleetPolicy(binding, policy_set)
+    return policies
+
+
+def fixture_request(path: Path) -> AdmissionRequest:
+    """CREATE of the manifest in namespace prd unless it names one; `kubectl debug` (UPDATE of
+    pods/ephemeralcontainers) for an `ephemeral-*` fixture."""
+    obj = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    if path.name.startswith("ephemeral-"):
+        return debug_request(obj, FIXTURE_NAMESPACE)
+    return request_for(obj, default_namespace=FIXTURE_NAMESPACE)
+
+
+def offenders(messages: list[str], cel: bool) -> list[str]:
+    """Per-offender messages: Rego reports each once (a set), a CEL validation joins a check's
+    offenders with "; "; the `[Implied by ...]` prefix of expanded Pods is dropped."""
+    plain = [IMPLIED.sub("", message) for message in messages]
+    if cel:
+        return sorted(part for message in plain for part in message.split("; "))
+    return sorted(set(plain))
+
+
+@pytest.mark.parametrize("setting", FLEET_SETTINGS)
+@pytest.mark.parametrize("policy_id", [entry.policy.id for entry in _catalog().entries.values()])
+def test_rendered_fleet_judges_every_fixture_like_the_reference(
+    setting: str, policy_id: str
+) -> None:
+    fleet = fleet_policies(setting)[policy_id]
+    binding, policy_set = fleet.binding, fleet.policy_set
+    [compiled] = policy_set.templates.values()
+    cel = isinstance(compiled, CompiledCel)
+    # nativeValidation renders CEL first, and Gatekeeper (and this engine) then runs only the CEL;
+    # legacyRego renders Rego v0, evaluated in its v1 reading.
+    assert cel if setting == "nativeValidation" else isinstance(compiled, CompiledTemplate)
+    entry = _catalog().entries[policy_id]
+    disagreements: dict[str, tuple[list[str], list[str]]] = {}
+    fixtures = [(verdict, path) for verdict in ("allowed", "disallowed")
+                for path in entry.fixtures(verdict)]
+    for verdict, path in fixtures:
+        request = fixture_request(path)
+        expected = evaluate_policy(binding.policy, binding.parameters, request,
+                                   binding.exempt_images)
+        assert bool(expected) == (verdict == "disallowed"), path
+        violations = policy_set.review(request)
+        assert {v.action for v in violations} <= {"deny"}
+        got = offenders([v.message for v in violations], cel)
+        want = sorted(expected) if cel else sorted(set(expected))
+        if got != want:
+            disagreements[f"{verdict}/{path.name}"] = (got, want)
+    assert fixtures
+    assert not disagreements, disagreements

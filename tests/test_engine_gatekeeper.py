@@ -1,6 +1,7 @@
 """Offline Gatekeeper engine: match semantics, actions, expansion, the input contract, Rego v1
-compilation and the templates Gatekeeper (or rego-cpp) cannot take. Hand-written templates and
-tables live in tests/data/gatekeeper_engine/."""
+compilation, Rego v0 in v1's form, K8sNativeValidation (CEL) and the engine choice, and the
+templates Gatekeeper (or rego-cpp) cannot take. Hand-written templates and tables live in
+tests/data/gatekeeper_engine/."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 import yaml
 
 from polgen.admission import AdmissionRequest, Violation, request_for
+from polgen.engines import ENGINES
 from polgen.engines.base import Engine, EngineError
-from polgen.engines.gatekeeper import ENGINE, GatekeeperPolicySet
+from polgen.engines.gatekeeper import ENGINE, GatekeeperEngine, GatekeeperPolicySet
 from polgen.engines.gatekeeper_constraint import parse_constraint
 from polgen.engines.gatekeeper_expansion import expand, parse_expansion
 from polgen.engines.gatekeeper_match import MatchError, matches
@@ -27,6 +29,7 @@ Documents = list[tuple[str, Json]]
 PRIVILEGED = "templates/privileged.yaml"
 REQUIRED_LABEL = "templates/required-label.yaml"
 CONSTRAINTS = "constraints.yaml"
+ENGINE_CONSTRAINTS = "constraints-engines.yaml"
 EXPANSIONS = "expansion/templates.yaml"
 
 
@@ -56,9 +59,20 @@ def found(violations: list[Violation]) -> set[tuple[str, str, str]]:
     return {(v.policy, v.action, v.message) for v in violations}
 
 
+def load_template(name: str, *extra: str, native_validation: bool = True) -> GatekeeperPolicySet:
+    """templates/<name> with its Constraints from constraints-engines.yaml (and `extra` files)."""
+    templates = documents(f"templates/{name}")
+    kinds = {doc["spec"]["crd"]["spec"]["names"]["kind"] for _, doc in templates}
+    constraints = [entry for entry in documents(ENGINE_CONSTRAINTS) if entry[1]["kind"] in kinds]
+    engine = GatekeeperEngine(native_validation=native_validation)
+    return engine.load([*templates, *constraints, *documents(*extra)])
+
+
 def test_engine_protocol() -> None:
     engine: Engine = ENGINE
     assert engine.name == "gatekeeper"
+    assert ENGINES["gatekeeper"] is ENGINE
+    assert ENGINE.native_validation is True  # as --enable-k8s-native-validation defaults to
     assert all(ENGINE.accepts(doc) for _, doc in documents(PRIVILEGED, CONSTRAINTS, EXPANSIONS))
     assert not ENGINE.accepts(obj("pod.yaml"))
     assert not ENGINE.accepts({"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy"})
@@ -92,8 +106,9 @@ def test_enforcement_action(case: Json) -> None:
 
 @pytest.mark.parametrize("case", table("rejected/cases.yaml"), ids=lambda case: case["file"])
 def test_rejected_documents(case: Json) -> None:
+    engine = GatekeeperEngine(native_validation=case.get("nativeValidation", True))
     with pytest.raises(EngineError) as error:
-        load(PRIVILEGED, f"rejected/{case['file']}")
+        engine.load(documents(PRIVILEGED, f"rejected/{case['file']}"))
     assert case["error"] in str(error.value)
     assert error.value.source == f"rejected/{case['file']}"
 
@@ -108,7 +123,7 @@ def test_review_pod_against_templates_and_constraints() -> None:
         # the same template with its own parameters: exactly "nginx" is exempt; warn
         ("no-privileged-teams", "warn", "containers app is privileged (# data.other)"),
         ("no-privileged-teams", "warn", "containers tool is privileged (# data.other)"),
-        # package rewritten, future import allowed, Rego chosen over CEL; dryrun is audit
+        # package rewritten, future import allowed; dryrun is audit
         ("needs-owner", "audit", "missing label <owner> on CREATE"),
     }
     assert all(v.rule is None for v in violations)
@@ -245,3 +260,120 @@ def test_a_builtin_rego_cpp_lacks_is_an_error_not_a_pass() -> None:
                             constraint_of("TestExternalData")])
     with pytest.raises(EngineError, match="rego-cpp failed evaluating TestExternalData"):
         policies.review(request_for(obj("pod.yaml")))
+
+
+# ---- K8sNativeValidation (CEL) and the choice of engine -----------------------------------------
+
+CEL_PRIVILEGED = "cel-privileged.yaml"
+
+
+def test_cel_only_template_reads_gatekeepers_environment() -> None:
+    # variables.params (exemptImages), params (the Constraint's name), variables.anyObject,
+    # request.operation; the Constraint's warn action.
+    policies = load_template(CEL_PRIVILEGED)
+    assert found(policies.review(request_for(obj("pod.yaml")))) == {
+        ("cel-no-privileged", "warn", "[cel-no-privileged] privileged on CREATE: init, app"),
+    }
+    update = replace(request_for(obj("pod.yaml"), operation="UPDATE"), old_object=obj("pod.yaml"))
+    assert [v.message for v in policies.review(update)] == [
+        "[cel-no-privileged] privileged on UPDATE: init, app"]
+
+
+def test_cel_match_condition_skips_the_object() -> None:
+    pod = obj("pod.yaml")
+    pod["metadata"]["labels"]["policy/skip"] = "true"
+    assert load_template(CEL_PRIVILEGED).review(request_for(pod)) == []
+
+
+def test_cel_sees_the_namespace_object() -> None:
+    policies = load_template(CEL_PRIVILEGED)
+    frozen: Json = {"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": "team-a", "labels": {"frozen": "true"}}}
+    messages = [v.message for v in policies.review(request_for(obj("pod.yaml")), frozen)]
+    assert messages == ["[cel-no-privileged] privileged on CREATE: init, app",
+                        "the namespace is frozen"]
+
+
+def test_cel_judges_the_pods_workloads_expand_to() -> None:
+    policies = load_template(CEL_PRIVILEGED, EXPANSIONS)
+    # An expanded Pod is reviewed without admission data: request.operation is "".
+    assert found(policies.review(request_for(obj("deployment.yaml")))) == {
+        ("cel-no-privileged", "audit",
+         "[Implied by expand-pod-controllers] [cel-no-privileged] privileged on : app"),
+    }
+
+
+@pytest.mark.parametrize(("native_validation", "message"), [
+    (True, "CEL: missing label owner"),
+    (False, "Rego: missing label owner"),
+])
+def test_native_validation_chooses_the_engine(native_validation: bool, message: str) -> None:
+    policies = load_template("both-engines.yaml", native_validation=native_validation)
+    assert [v.message for v in policies.review(request_for(obj("pod.yaml")))] == [message]
+
+
+def test_cel_parameters_are_data_never_code() -> None:
+    hostile = 'x" + "y\\n\' ; true || "{{ }}` ü ✓'
+    templates = documents("templates/both-engines.yaml")
+    [constraint] = [entry for entry in documents(ENGINE_CONSTRAINTS)
+                    if entry[1]["kind"] == "TestBothEngines"]
+    constraint[1]["spec"]["parameters"]["label"] = hostile
+    policies = ENGINE.load([*templates, constraint])
+    assert [v.message for v in policies.review(request_for(obj("pod.yaml")))] == [
+        f"CEL: missing label {hostile}"]
+
+
+def test_cel_errors_are_violations_under_failure_policy_fail() -> None:
+    policies = load_template("cel-errors.yaml")
+    messages = sorted((v.policy, v.message) for v in policies.review(request_for(obj("pod.yaml"))))
+    assert messages[0][0] == "replicas"
+    assert messages[0][1].startswith("expression 'object.spec.replicas < 3' resulted in error: ")
+    # the failing messageExpression falls back to the message; Ignore reports nothing
+    assert messages[1:] == [("replicas", "the message, as the messageExpression failed")]
+    pod = obj("pod.yaml")
+    pod["spec"]["replicas"] = 5
+    assert sorted((v.policy, v.message) for v in policies.review(request_for(pod))) == [
+        ("replicas", "the message, as the messageExpression failed"),
+        ("replicas", "too many replicas"),
+        ("replicas-ignored", "too many replicas"),
+    ]
+
+
+def test_cel_engine_ignores_rego_it_does_not_run() -> None:
+    # The same template is refused with native validation off (rejected/cases.yaml).
+    policies = load_template("cel-with-unconvertible-rego.yaml")
+    assert policies.review(request_for(obj("pod.yaml"))) == []
+
+
+# ---- Rego v0 written in v1's form ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("template", "messages"), [
+    # legacy rego field with a library in targets[].libs; safe.example/ is exempt, calm is not
+    # privileged, the init container is not looked at
+    ("legacy-v0.yaml", ["v0: app is privileged"]),
+    # the legacy field wins over the code[] Rego entry
+    ("legacy-precedence.yaml", ["from the legacy rego field"]),
+    # code[] Rego without version, importing every future keyword at once
+    ("code-v0.yaml", ["code v0: missing owner"]),
+])
+@pytest.mark.parametrize("native_validation", [True, False])
+def test_rego_v0_in_v1_form_is_evaluated(
+    template: str, messages: list[str], native_validation: bool
+) -> None:
+    policies = load_template(template, native_validation=native_validation)
+    assert [v.message for v in policies.review(request_for(obj("pod.yaml")))] == messages
+
+
+def test_object_strings_reach_rego_verbatim() -> None:
+    # Quotes, backslashes and non-ASCII in the reviewed object must compare equal to the same
+    # string in the Constraint's parameters (regopy's dict input used to mangle them).
+    key = 'we"ird\\key ü'
+    constraint = documents(CONSTRAINTS)[2]
+    constraint[1]["spec"]["parameters"]["label"] = key
+    policies = ENGINE.load([*documents(REQUIRED_LABEL), constraint])
+    pod = obj("pod.yaml")
+    pod["metadata"]["labels"][key] = "yes"
+    assert policies.review(request_for(pod)) == []
+    del pod["metadata"]["labels"][key]
+    assert [v.message for v in policies.review(request_for(pod))] == [
+        f"missing label <{key}> on CREATE"]

@@ -1,8 +1,16 @@
 """The offline Gatekeeper engine: ConstraintTemplates, Constraints and ExpansionTemplates from any
 source, evaluated like Gatekeeper's validating webhook (and `gator test`) would.
 
-Each template compiles once into a rego-cpp bundle; a request's review is set as input once per
-reviewed object and each matched Constraint is one bundle entry point. The webhook only sees
+Which code of a template runs follows Gatekeeper's engine priority. With native validation on
+(`GatekeeperEngine(native_validation=True)`, the default, as `--enable-k8s-native-validation=true`
+is from Gatekeeper 3.17), a template with a K8sNativeValidation entry is evaluated by its CEL only
+(`gatekeeper_cel`), even when it also carries Rego; otherwise, and for templates without CEL, the
+Rego runs (v1, or v0 written in v1's form: `gatekeeper_rego_v0`). With native validation off a
+CEL-only template is refused, as Gatekeeper cannot run it either. Code the chosen engine does not
+run is not checked, as in Gatekeeper.
+
+Each Rego template compiles once into a rego-cpp bundle; a request's review is set as input once
+per reviewed object and each matched Constraint is one bundle entry point. The webhook only sees
 CREATE and UPDATE (its default rules), so DELETE and CONNECT produce no violations.
 """
 
@@ -15,13 +23,16 @@ from typing import Any
 
 from polgen.admission import Action, AdmissionRequest, Violation
 from polgen.engines.base import EngineError
+from polgen.engines.gatekeeper_cel import CompiledCel, compile_native_validation
 from polgen.engines.gatekeeper_constraint import Constraint, parse_constraint
 from polgen.engines.gatekeeper_expansion import ExpansionTemplate, expand, parse_expansion
 from polgen.engines.gatekeeper_match import MatchError, Source, is_namespace, matches
 from polgen.engines.gatekeeper_rego import CompiledTemplate, compile_template, new_runner
+from polgen.engines.gatekeeper_rego_v0 import as_v1
 from polgen.engines.gatekeeper_template import TemplateCode, parse_template
 
 Json = dict[str, Any]
+Compiled = CompiledTemplate | CompiledCel
 TEMPLATE_GROUP = "templates.gatekeeper.sh"
 CONSTRAINT_GROUP = "constraints.gatekeeper.sh"
 EXPANSION_GROUP = "expansion.gatekeeper.sh"
@@ -93,7 +104,7 @@ class GatekeeperPolicySet:
 
     def __init__(
         self,
-        templates: dict[str, CompiledTemplate],
+        templates: dict[str, Compiled],
         constraints: list[Constraint],
         expansions: list[ExpansionTemplate],
     ) -> None:
@@ -154,31 +165,36 @@ class GatekeeperPolicySet:
         violations: list[Violation] = []
         for subject in self._subjects(request, namespace):
             matched = self._matched(subject, namespace)
-            if not matched:
-                continue
-            self._set_input({"review": subject.review})
+            if any(isinstance(self.templates[c.kind], CompiledTemplate) for c in matched):
+                self._set_input({"review": subject.review})
             for constraint in matched:
-                results = self.templates[constraint.kind].violations(
-                    self._runner, self._entry[id(constraint)]
-                )
-                violations.extend(self._violations(constraint, subject, results))
+                messages = self._messages(constraint, subject, namespace)
+                violations.extend(self._violations(constraint, subject, messages))
         return violations
 
-    def _set_input(self, value: Json) -> None:
-        try:
-            self._runner.set_input(value)
-        except ValueError:  # a value regopy cannot convert, such as a YAML timestamp
-            self._runner.set_input(json.loads(json.dumps(value, default=_as_json)))
-
-    @staticmethod
-    def _violations(
-        constraint: Constraint, subject: _Subject, results: list[Any]
-    ) -> list[Violation]:
+    def _messages(
+        self, constraint: Constraint, subject: _Subject, namespace: Json | None
+    ) -> list[str]:
+        template = self.templates[constraint.kind]
+        if isinstance(template, CompiledCel):
+            return template.violations(subject.review, constraint.document, namespace)
+        results = template.violations(self._runner, self._entry[id(constraint)])
         # Gatekeeper reports each distinct result ({msg, details}); one without a msg is dropped.
-        messages = sorted(
+        return sorted(
             result["msg"] for result in results
             if isinstance(result, dict) and isinstance(result.get("msg"), str)
         )
+
+    def _set_input(self, value: Json) -> None:
+        # regopy's set_input(dict) loses the escaping of quotes and backslashes in strings, and
+        # rego-cpp compares strings as spelled (\u00fc is not ü): give it a JSON term written as
+        # a module would spell it.
+        self._runner.set_input_term(json.dumps(value, ensure_ascii=False, default=_as_json))
+
+    @staticmethod
+    def _violations(
+        constraint: Constraint, subject: _Subject, messages: list[str]
+    ) -> list[Violation]:
         if subject.template:
             messages = [f"[Implied by {subject.template}] {message}" for message in messages]
         actions = (subject.action,) if subject.action else constraint.actions
@@ -187,9 +203,16 @@ class GatekeeperPolicySet:
 
 
 class GatekeeperEngine:
-    """Gatekeeper's documents in, a GatekeeperPolicySet out (the `gatekeeper` engine)."""
+    """Gatekeeper's documents in, a GatekeeperPolicySet out (the `gatekeeper` engine).
+
+    `native_validation` is Gatekeeper's `--enable-k8s-native-validation`: on (the default since
+    Gatekeeper 3.17), templates with CEL are judged by their CEL; off, by their Rego.
+    """
 
     name = "gatekeeper"
+
+    def __init__(self, native_validation: bool = True) -> None:
+        self.native_validation = native_validation
 
     def accepts(self, document: Json) -> bool:
         group, kind = _group(document), document.get("kind")
@@ -220,16 +243,30 @@ class GatekeeperEngine:
                 expansions.append(parse_expansion(source, document))
         _check_unique(constraints, expansions)
         constraints.sort(key=lambda c: (c.name, c.kind))
-        templates = {}
-        for kind, code in sorted(codes.items()):
-            parameters = [c.parameters for c in constraints if c.kind == kind]
-            templates[kind] = compile_template(kind, code.source, code.rego, list(code.libs),
-                                               parameters)
+        templates = {
+            kind: self._compile(code, [c.parameters for c in constraints if c.kind == kind])
+            for kind, code in sorted(codes.items())
+        }
         for constraint in constraints:
             if constraint.kind not in templates:
                 raise EngineError(constraint.source, f"{constraint.kind}/{constraint.name}: no "
                                   f"ConstraintTemplate defines kind {constraint.kind}")
         return GatekeeperPolicySet(templates, constraints, sorted(expansions, key=lambda e: e.name))
+
+    def _compile(self, code: TemplateCode, parameters: list[Json]) -> Compiled:
+        """The template's code this engine runs, compiled (see the module docstring)."""
+        if code.cel is not None and self.native_validation:
+            return compile_native_validation(code.source, code.kind, code.cel)
+        if code.rego is None:
+            raise EngineError(code.source, f"{code.kind}: a CEL-only ConstraintTemplate needs "
+                              "native validation, which this engine has switched off "
+                              "(native_validation=False, as --enable-k8s-native-validation=false)")
+        rego, libs = code.rego.rego, list(code.rego.libs)
+        if code.rego.version == "v0":
+            rego = as_v1(code.source, code.kind, code.rego.field, "rego", rego)
+            libs = [as_v1(code.source, code.kind, code.rego.field, f"libs[{index}]", lib)
+                    for index, lib in enumerate(libs)]
+        return compile_template(code.kind, code.source, rego, libs, parameters)
 
 
 def _check_unique(constraints: list[Constraint], expansions: list[ExpansionTemplate]) -> None:

@@ -33,6 +33,8 @@ class Constraint:
     match: dict[str, Any]
     parameters: dict[str, Any]
     actions: tuple[Action, ...]
+    document: dict[str, Any]
+    """The whole Constraint (CEL's `params`)."""
 
 
 def map_action(source: str, value: Any, where: str) -> Action:
@@ -94,4 +96,4 @@ def parse_constraint(source: str, document: dict[str, Any]) -> Constraint:
         actions = _scoped_actions(source, spec)
     else:
         actions = (map_action(source, action, f"{kind}/{name} spec.enforcementAction"),)
-    return Constraint(kind, name, source, spec.get("match") or {}, parameters, actions)
+    return Constraint(kind, name, source, spec.get("match") or {}, parameters, actions, document)

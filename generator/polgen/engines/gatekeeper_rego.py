@@ -32,6 +32,8 @@ _DATA_REF = re.compile(r"(?<![.\w])data\b(\s*\.\s*([A-Za-z_]\w*)|\s*\[)?")
 _VIOLATION_RULE = re.compile(r"^[ \t]*violation\b[ \t]*(contains\b|if\b|\[|\{|:=|=)", re.MULTILINE)
 _ERROR_MESSAGE = re.compile(r"\(errormsg \d+:([^\n]*)\)")
 _ERROR_LOCATION = re.compile(r"\(error \d+:([^|\n]*)\|(\d+)\|")
+TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|\"|`|[{}\[\]()]|:=|[^\s\w]")
+"""Rego tokens, enough to follow brackets in a masked module."""
 _BODY_KEYWORDS = frozenset({"if", "else", "contains", "some", "every", "not", "in", "with", "as"})
 
 
@@ -62,7 +64,8 @@ def mask(source: str) -> str:
     return "".join(out)[:length]
 
 
-def _line(text: str, offset: int) -> int:
+def line_of(text: str, offset: int) -> int:
+    """The 1-based line of an offset, for messages."""
     return text.count("\n", 0, offset) + 1
 
 
@@ -78,7 +81,7 @@ class _Problem(Exception):
 def _check_imports(masked: str) -> None:
     for found in _IMPORT.finditer(masked):
         path = found.group(1)
-        line = _line(masked, found.start())
+        line = line_of(masked, found.start())
         if path == "rego.v1":
             raise _Problem(line, 'invalid import: bad import: "rego.v1" (Gatekeeper rejects it; '
                            "v1 syntax needs no import)")
@@ -94,7 +97,7 @@ def _check_imports(masked: str) -> None:
 
 def _check_data_refs(masked: str) -> None:
     for found in _DATA_REF.finditer(masked):
-        line = _line(masked, found.start())
+        line = line_of(masked, found.start())
         head = found.group(2)
         if head == "inventory":
             raise _Problem(line, "references data.inventory (a referential policy); the offline "
@@ -104,24 +107,32 @@ def _check_data_refs(masked: str) -> None:
                            "data.lib.* (and data.inventory)")
 
 
-def _check_v1_rule_bodies(masked: str) -> None:
-    """Reject rule bodies without `if`: v0 syntax that OPA v1 refuses and rego-cpp misreads."""
+def body_without_if(masked: str) -> int | None:
+    """The offset of the first rule body not opened by `if` (v0 syntax that OPA v1 refuses and
+    rego-cpp misreads), or None. `masked` is the module after `mask`."""
     depth = 0
     previous = ""
-    for found in re.finditer(r"[A-Za-z_]\w*|\d+|\"|`|[{}\[\]()]|:=|[^\s\w]", masked):
+    for found in TOKEN.finditer(masked):
         token = found.group(0)
         if token == "{" and depth == 0:
             after_value = previous in {"]", ")", '"', "`"} or previous.isdigit() or (
                 bool(_IDENT.fullmatch(previous)) and previous not in _BODY_KEYWORDS
             )
             if after_value:
-                raise _Problem(_line(masked, found.start()), "rule body without `if` is Rego v0 "
-                               'syntax; source.version "v1" needs `if` (and `contains`)')
+                return found.start()
         if token in "{[(":
             depth += 1
         elif token in "}])":
             depth = max(0, depth - 1)
         previous = token
+    return None
+
+
+def _check_v1_rule_bodies(masked: str) -> None:
+    offset = body_without_if(masked)
+    if offset is not None:
+        raise _Problem(line_of(masked, offset), "rule body without `if` is Rego v0 syntax; "
+                       'source.version "v1" needs `if` (and `contains`)')
 
 
 def _package(text: str, masked: str) -> tuple[str, tuple[int, int]]:
@@ -136,7 +147,7 @@ def _checked(source: str, part: str, text: str, library: bool) -> str:
     try:
         package, (start, end) = _package(text, masked)
         if library and package != "lib" and not package.startswith("lib."):
-            raise _Problem(_line(masked, start), f"library package {package!r} must be under lib "
+            raise _Problem(line_of(masked, start), f"library package {package!r} must be under lib "
                            "(Gatekeeper serves libraries as data.lib.*)")
         _check_imports(masked)
         _check_data_refs(masked)
@@ -168,7 +179,8 @@ def _rego_problem(exc: regopy.RegoError, modules: dict[str, str]) -> str:
     found = _ERROR_LOCATION.search(text)
     location = ""
     if found and found.group(1) in modules:
-        location = f"{found.group(1)} line {_line(modules[found.group(1)], int(found.group(2)))}: "
+        line = line_of(modules[found.group(1)], int(found.group(2)))
+        location = f"{found.group(1)} line {line}: "
     summary = "; ".join(messages) or (text.splitlines() or ["unknown rego-cpp error"])[0]
     return location + summary
 
