@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import click
 
 from polgen import __version__
 from polgen.catalog import load_catalog
+from polgen.cli_common import EXIT_CHECK_FAILED, reports_user_errors
+from polgen.cli_harness import export_tests_command, test_command
 from polgen.docs_gen import docs_tree, stale_pages
-from polgen.errors import PolgenError
 from polgen.manifests import load_manifests
 from polgen.output import write_tree
 from polgen.pipeline import check_out, load_inputs, render_out, select
@@ -23,28 +22,6 @@ from polgen.policy_list import bundle_table, policy_table
 from polgen.reports import FORMATS, render_report
 from polgen.resources import default_catalog_dir
 from polgen.targets import TARGETS
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_CHECK_FAILED = 1
-"""render --check found out/ stale, or scan found a denied resource."""
-EXIT_BAD_INPUT = 2
-
-
-def reports_user_errors(func: F) -> F:
-    """Print user errors one per line, exit 2, and never show a traceback for them."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PolgenError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-
-    return cast(F, wrapper)
-
 
 catalog_option = click.option(
     "--catalog",
@@ -330,3 +307,7 @@ def docs_command(catalog_dir: Path | None, out_dir: Path, check: bool) -> None:
         return
     write_tree(out_dir, pages)
     click.echo(f"wrote {len(pages)} pages to {out_dir}")
+
+
+main.add_command(test_command)
+main.add_command(export_tests_command)
