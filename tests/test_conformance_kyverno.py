@@ -5,10 +5,12 @@ pod-security-cel: validate.cel, best-practices):
 
 * `.kyverno-test/kyverno-test.yaml` — every expected rule result (pass/fail/skip) for the
   resources in `resource.yaml`, with the `kyverno test` defaults: operation CREATE, namespace
-  `default`, no userinfo, results looked up by resource name and by rule name including the
-  `autogen-` / `autogen-cronjob-` variants.
+  `default`, no userinfo, no admission filters (CLI_ENGINE), results looked up by resource name
+  and by rule name including the `autogen-` / `autogen-cronjob-` variants.
 * `.chainsaw-test/` — the in-cluster e2e: the policy patched to Enforce, "good" manifests must be
-  admitted and "bad" ones rejected; here through `review()`.
+  admitted and "bad" ones rejected; here through `review()` of ENGINE, a default Helm install
+  with its resourceFilters (the manifests are Pods, Deployments and CronJobs in a test
+  namespace, none of which the filters skip).
 
 Every disagreement is listed below with its reason; the test fails on any unlisted one and on a
 listed one that no longer occurs. Upstream's `fail` expectations were not checked by `kyverno
@@ -25,7 +27,7 @@ import pytest
 import yaml
 
 from polgen.admission import request_for
-from polgen.engines.kyverno import ENGINE, KyvernoPolicySet
+from polgen.engines.kyverno import CLI_ENGINE, ENGINE, KyvernoPolicySet
 from polgen.engines.kyverno_context import KyvernoRequest
 from tests.peer import peer_dir
 
@@ -68,12 +70,13 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 
 
 @cache
-def _policies(path: Path, enforce: bool) -> KyvernoPolicySet:
+def _policies(path: Path, enforce: bool, in_cluster: bool) -> KyvernoPolicySet:
     documents = _documents(path)
     if enforce:
         for document in documents:
             document["spec"]["validationFailureAction"] = "Enforce"
-    return ENGINE.load([(str(path), document) for document in documents])
+    engine = ENGINE if in_cluster else CLI_ENGINE
+    return engine.load([(str(path), document) for document in documents])
 
 
 def _rule_names(rule: str) -> tuple[str, str, str]:
@@ -86,7 +89,9 @@ def _kyverno_test_rows(root: Path) -> list[tuple[tuple[str, str, str, str], str,
     for test_file in sorted(root.rglob(".kyverno-test/kyverno-test.yaml")):
         test = yaml.load(test_file.read_text(), Loader=yaml.CSafeLoader)
         folder = test_file.parent.parent
-        policies = [_policies((test_file.parent / p).resolve(), False) for p in test["policies"]]
+        policies = [
+            _policies((test_file.parent / p).resolve(), False, False) for p in test["policies"]
+        ]
         by_name: dict[str, list[dict[str, Any]]] = {}
         for resource_file in test["resources"]:
             for doc in _documents(test_file.parent / resource_file):
@@ -152,7 +157,7 @@ def _chainsaw_rows(root: Path) -> list[tuple[tuple[str, str, str], bool, bool]]:
         )
         if policy is None:
             continue
-        policies = _policies((test_file.parent / policy).resolve(), enforce)
+        policies = _policies((test_file.parent / policy).resolve(), enforce, True)
         for manifest_file, rejected in applies:
             for manifest in _documents(test_file.parent / manifest_file):
                 if manifest.get("kind") == "Namespace":

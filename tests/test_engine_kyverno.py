@@ -1,7 +1,8 @@
 """The kyverno engine end to end: the scenarios in data/kyverno_engine/scenarios.yaml.
 
 Each scenario loads hand-written policies, sends one admission request and compares both the
-rule responses (`results`) and the violations review() reports (`violations`).
+rule responses (`results`) and the violations review() reports (`violations`), through ENGINE
+(a default in-cluster install) or, with `engine: cli`, CLI_ENGINE (no admission filters).
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import yaml
 
 from polgen.admission import request_for
 from polgen.engines.base import Engine
-from polgen.engines.kyverno import ENGINE, KyvernoPolicySet
+from polgen.engines.kyverno import CLI_ENGINE, ENGINE, KyvernoEngine, KyvernoPolicySet
 from polgen.engines.kyverno_context import KyvernoRequest
 
 DATA = Path(__file__).parent / "data" / "kyverno_engine"
 SCENARIOS: list[dict[str, Any]] = yaml.safe_load((DATA / "scenarios.yaml").read_text())
 
 
-def load(name: str) -> KyvernoPolicySet:
+def load(name: str, engine: KyvernoEngine = ENGINE) -> KyvernoPolicySet:
     path = DATA / "policies" / name
-    return ENGINE.load([(str(path), doc) for doc in yaml.safe_load_all(path.read_text()) if doc])
+    return engine.load([(str(path), doc) for doc in yaml.safe_load_all(path.read_text()) if doc])
 
 
 def run(scenario: dict[str, Any]) -> tuple[KyvernoPolicySet, Any, dict[str, Any]]:
@@ -45,7 +46,8 @@ def run(scenario: dict[str, Any]) -> tuple[KyvernoPolicySet, Any, dict[str, Any]
     namespace = {
         "metadata": {"name": request.namespace, "labels": scenario.get("namespaceLabels", {})}
     }
-    return load(scenario["policies"]), request, namespace
+    engine = CLI_ENGINE if scenario.get("engine") == "cli" else ENGINE
+    return load(scenario["policies"], engine), request, namespace
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])

@@ -11,6 +11,20 @@ from polgen.engines.kyverno_jmespath import JMESPathError, query
 CALLS: list[tuple[str, Any]] = [
     ("regex_match('^nginx:[0-9.]+$', 'nginx:1.27')", True),
     ("regex_match('^[0-9]+$', `8080`)", True),
+    ("regex_match('^[0-9]+$', `1000000`)", True),  # numbers print as float32 'f': 1000000
+    ("regex_match('^0.3$', `0.3`)", True),
+    ("regex_match('^16777216$', `16777217`)", True),  # float32 precision, like Go
+    ("regex_match('^nginx:[0-9.]+$', 'nginx:1.27\n')", False),  # RE2 `$`: end of text only
+    ("regex_match('^\\w+$', '\u00e9t\u00e9')", False),  # RE2 `\w` is ASCII
+    ("regex_match('\\d', '\u0663')", False),  # ...and `\d` too
+    ("regex_match('^a{,2}$', 'a{,2}')", True),  # `{,2}` is literal text in RE2
+    ("regex_replace_all('x*', 'abxd', '-')", "-a-b-d-"),  # no empty match next to a match
+    ("regex_replace_all('(?U)a+', 'aaa', 'X')", "XXX"),  # RE2's ungreedy flag
+    ("regex_replace_all('a(b)', 'ab', '$1x')", ""),  # `$1x` names group "1x": empty
+    ("regex_replace_all('a(b)', 'ab', '${1}x')", "bx"),
+    ("regex_replace_all('a', 'a', '$$')", "$"),
+    ("regex_replace_all_literal('(a)', 'a', '$1')", "$1"),
+    ("pattern_match('1000000', `1000000`)", True),
     ("pattern_match('*.example', 'a.example')", True),
     ("split('a,b,c', ',')", ["a", "b", "c"]),
     ("to_upper('abc')", "ABC"),
@@ -25,6 +39,8 @@ CALLS: list[tuple[str, Any]] = [
     ("compare('a', 'b')", -1),
     ('label_match(`{"app": "web"}`, `{"app": "web", "tier": "x"}`)', True),
     ('label_match(`{"app": "db"}`, `{"app": "web"}`)', False),
+    ('label_match(`{"on": 1}`, `{"on": true}`)', False),  # Go compares typed values
+    ('object_from_lists(`[1, true]`, `["a", "b"]`)', {"1": "a", "true": "b"}),
     ("image_normalize('nginx')", "docker.io/library/nginx:latest"),
     ("image_normalize('ghcr.io/org/app:1.2')", "ghcr.io/org/app:1.2"),
     ("truncate('kyverno', `3`)", "kyv"),
@@ -62,6 +78,14 @@ def test_function(expression: str, expected: Any) -> None:
         "parse_json('{')",
         "semver_compare('v1', '>1.0.0')",
         "modulo(`1`, `0`)",
+        "regex_match('(a)\\1', 'aa')",  # RE2 has no backreferences...
+        "regex_match('(?=a)', 'a')",  # ...no lookarounds...
+        "regex_match('(?<!a)b', 'b')",
+        "regex_match('a++', 'a')",  # ...no possessive quantifiers
+        "regex_match('\\pL', 'a')",  # RE2 accepts, polgen does not translate: error, not a guess
+        "regex_replace_all('[', 'a', 'b')",
+        'label_match(`{"a": {}}`, `{"a": {}}`)',  # Go cannot compare two maps
+        "object_from_lists(`[null]`, `[1]`)",
     ],
 )
 def test_function_errors(expression: str) -> None:

@@ -1,4 +1,5 @@
-"""Kyverno's JMESPath fork semantics (kyverno_jmespath): `Unknown key` and where it is swallowed."""
+"""Kyverno's JMESPath semantics (kyverno_jmespath): `Unknown key` and where it is swallowed, and
+Go's comparators (reflect.DeepEqual equality, ordering of numbers only)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,24 @@ VALUES: list[tuple[str, Any]] = [
     ("{a: request.object.spec.missing, b: request.operation}", {"a": None, "b": "CREATE"}),
     ("length(request.object.spec.containers)", 2),
     ("request.operation || 'BACKGROUND'", "CREATE"),
+    # Go equality: a bool is never a number, at any depth (Python: 0 == False).
+    ("contains(`[false]`, `0`)", False),
+    ("contains(`[0]`, `false`)", False),
+    ('contains(`[1, "a"]`, `1.0`)', True),
+    ('contains(`[{"a": 1}]`, `{"a": 1}`)', True),
+    ("contains('abc', `1`)", False),  # a non-string search in a string: false, no error
+    ("`[0]` == `[false]`", False),
+    ('`{"a": 1}` == `{"a": true}`', False),
+    ('`{"a": 1}` != `{"a": true}`', True),
+    ("`1` == `1.0`", True),
+    ("`null` == request.object.spec.missing", True),
+    # Go orders numbers only: any other operand gives null (strings included).
+    ("request.operation < `1`", None),
+    ("`1` >= 'a'", None),
+    ("'a' < 'b'", None),
+    ("`true` > `false`", None),
+    ("`2` >= `1`", True),
+    ("length(request.object.spec.containers) > `1`", True),
 ]
 
 # Expressions that raise `Unknown key`: a missing key on a plain path, also under a projection's

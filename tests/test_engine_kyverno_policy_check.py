@@ -19,6 +19,7 @@ EXPECTED_REASON = {
     "cel-params": "paramKind/paramRef",
     "manifests": "validate.manifests is not supported",
     "pattern-reference": "$(...)",
+    "pattern-reference-in-key": "$(...)",
     "pss-unknown-control": "control 'Everything'",
     "two-bodies": "more than one of pattern, deny",
     "unknown-operator": "unknown condition operator 'Contains'",

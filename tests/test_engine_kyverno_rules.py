@@ -70,6 +70,14 @@ def run(
             "rule r[1] failed at path /spec/containers/1/image/",
         ),
         (
+            {
+                "message": "{{ request.object.metadata.name }} \\{{ x }} \\$(y)",
+                "anyPattern": [{"spec": {"hostPID": True}}],
+            },
+            "fail",
+            "validation error: p {{ x }} $(y). rule r[0] failed at path /spec/hostPID/",
+        ),
+        (
             {"anyPattern": [{"spec": {"hostPID": True}}, {"metadata": {"name": "p"}}]},
             "pass",
             "validation rule 'r' anyPattern[1] passed.",

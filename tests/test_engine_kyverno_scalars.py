@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
 from polgen.engines.kyverno_scalars import (
+    go_equal,
     go_float,
+    go_float32_text,
+    go_json,
+    go_parse_float,
     go_sprint,
     parse_duration,
     parse_quantity,
@@ -112,3 +118,98 @@ def test_go_float(value: float, printed: str) -> None:
 def test_go_sprint_matches_fmt_sprint() -> None:
     assert go_sprint([1, "a", True, None]) == "[1 a true <nil>]"
     assert go_sprint({"b": 1, "a": "x"}) == "map[a:x b:1]"
+
+
+# (left, right, equal): reflect.DeepEqual on decoded JSON, where every number is a float64.
+EQUALITY: list[tuple[Any, Any, bool]] = [
+    (0, False, False),
+    (1, True, False),
+    ([0], [False], False),
+    ({"a": 0}, {"a": False}, False),
+    ([[1, {"b": True}]], [[1.0, {"b": True}]], True),
+    (1, 1.0, True),
+    ("1", 1, False),
+    (None, None, True),
+    (None, False, False),
+    ([], {}, False),
+    ({"a": 1}, {"a": 1, "b": None}, False),
+    ([1, 2], [2, 1], False),
+]
+
+
+@pytest.mark.parametrize(("left", "right", "equal"), EQUALITY)
+def test_go_equal(left: Any, right: Any, equal: bool) -> None:
+    assert go_equal(left, right) is equal
+    assert go_equal(right, left) is equal
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1", 1.0),
+        ("-1.5e3", -1500.0),
+        (".5", 0.5),
+        ("1.", 1.0),
+        ("1_000", 1000.0),
+        ("0x1p-2", 0.25),
+        ("Inf", math.inf),
+        ("-infinity", -math.inf),
+        ("1e400", None),  # ErrRange
+        (" 1", None),
+        ("1 ", None),
+        ("1__0", None),
+        ("_1", None),
+        ("+nan", None),
+        ("0x1", None),  # a hex mantissa needs a p exponent
+        ("1e", None),
+        ("", None),
+    ],
+)
+def test_go_parse_float(text: str, value: float | None) -> None:
+    assert go_parse_float(text) == value
+
+
+def test_go_parse_float_reads_nan() -> None:
+    parsed = go_parse_float("NaN")
+    assert parsed is not None and math.isnan(parsed)
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (8080, "8080"),
+        (1000000.0, "1000000"),
+        (0.1, "0.1"),
+        (1.5, "1.5"),
+        (16777217, "16777216"),  # float32 precision
+        (123456789.0, "123456790"),
+        (1e-7, "0.0000001"),
+        (-0.0, "-0"),
+        (1e39, "+Inf"),  # beyond float32
+        (math.nan, "NaN"),
+    ],
+)
+def test_go_float32_text(value: float, printed: str) -> None:
+    assert go_float32_text(value) == printed
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        (1.0, "1"),
+        (1e21, "1e+21"),
+        (1e-7, "1e-7"),
+        (0.000001, "0.000001"),
+        (123456789012345680000.0, "123456789012345680000"),
+        ("a<b>&c\u2028", '"a\\u003cb\\u003e\\u0026c\\u2028"'),
+        ("tab\t\x01", '"tab\\t\\u0001"'),
+        ({"b": [True, None], "a": 1}, '{"a":1,"b":[true,null]}'),
+    ],
+)
+def test_go_json(value: Any, encoded: str) -> None:
+    assert go_json(value) == encoded
+
+
+def test_go_json_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        go_json(math.nan)

@@ -504,13 +504,13 @@ FOREACH_PREFIX = "validation failure: "
 
 def engine_denials(body: dict[str, Any], request: AdmissionRequest) -> dict[str, str]:
     """Denying violations of the offline engine, without its per-foreach-level prefixes."""
-    engine = pytest.importorskip("polgen.engines.kyverno").ENGINE
+    engine = pytest.importorskip("polgen.engines.kyverno").CLI_ENGINE
     return engine_review(engine.load([("rendered", body)]), request)
 
 
 @cache
 def catalog_engine_policies() -> dict[str, Any]:
-    engine = pytest.importorskip("polgen.engines.kyverno").ENGINE
+    engine = pytest.importorskip("polgen.engines.kyverno").CLI_ENGINE
     return {name: engine.load([(name, body)]) for name, body in catalog_policies().items()}
 
 

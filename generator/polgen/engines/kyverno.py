@@ -2,14 +2,21 @@
 
 Per request Kyverno computes the rules for the resource's kind (autogen for pod controllers),
 keeps those whose match/exclude select the request and evaluates each: pass, fail, skip or
-error. `results` returns exactly that (what `kyverno test` compares); `review` turns failures
-into violations per the rule's failureAction and every error into a deny, since an evaluation
-polgen cannot finish must never look like a pass. Unsupported constructs fail at load time.
+error. `results` returns exactly that (what `kyverno test` compares); `review` is the admission
+webhook: a request the installation filters out (`kyverno_filters`) is admitted unseen, else
+failures become violations per the rule's failureAction and every error a deny, since an
+evaluation polgen cannot finish must never look like a pass. Unsupported constructs fail at
+load time.
+
+`ENGINE` (the registry's, used by `polgen scan` and the harness) is a default Helm install: it
+predicts what a cluster does, so a ReplicaSet or anything in kube-system is admitted unseen
+(the ReplicaSet's Pods are checked when they are created). `CLI_ENGINE` has no filters, like
+`kyverno test` / `kyverno apply`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +24,13 @@ from polgen.admission import Action, AdmissionRequest, Violation
 from polgen.engines.base import EngineError
 from polgen.engines.kyverno_autogen import compute_rules
 from polgen.engines.kyverno_context import KyvernoRequest
+from polgen.engines.kyverno_filters import (
+    DEFAULT_EXCLUDED_GROUPS,
+    DEFAULT_RESOURCE_FILTERS,
+    DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
+    AdmissionFilters,
+    parse_resource_filters,
+)
 from polgen.engines.kyverno_match import rule_matches, selector_matches
 from polgen.engines.kyverno_policy_check import check_policy
 from polgen.engines.kyverno_rule_eval import evaluate_rule
@@ -115,10 +129,13 @@ def _old_matcher(rule: dict[str, Any], namespace: str) -> Callable[[KyvernoReque
 
 
 class KyvernoPolicySet:
-    """Loaded ClusterPolicies and Policies."""
+    """Loaded ClusterPolicies and Policies, and the admission filters of the installation."""
 
-    def __init__(self, policies: list[KyvernoPolicy]) -> None:
+    def __init__(
+        self, policies: list[KyvernoPolicy], filters: AdmissionFilters | None = None
+    ) -> None:
         self.policies = policies
+        self.filters = filters or AdmissionFilters()
 
     def results(
         self, request: KyvernoRequest, namespace: dict[str, Any] | None = None
@@ -132,8 +149,11 @@ class KyvernoPolicySet:
     def review(
         self, request: AdmissionRequest, namespace: dict[str, Any] | None = None
     ) -> list[Violation]:
-        """Violations: fail → deny (Enforce) / warn (Audit + emitWarning) / audit; error → deny."""
+        """Violations: fail → deny (Enforce) / warn (Audit + emitWarning) / audit; error → deny.
+        Nothing for a request the installation's filters admit before any policy runs."""
         kyverno_request = KyvernoRequest.from_admission(request, namespace)
+        if self.filters.skips(kyverno_request):
+            return []
         warn = {p.name for p in self.policies if p.spec.get("emitWarning") is True}
         violations: list[Violation] = []
         for result in self.results(kyverno_request, namespace):
@@ -152,9 +172,24 @@ class KyvernoPolicySet:
 
 
 class KyvernoEngine:
-    """The `kyverno` engine (ClusterPolicy / Policy); ValidatingPolicy is `kyverno-validating`."""
+    """The `kyverno` engine (ClusterPolicy / Policy); ValidatingPolicy is `kyverno-validating`.
+
+    The arguments are the installation's ConfigMap `resourceFilters` and `excludeGroups` and
+    its webhook's excluded namespaces; the defaults are the Helm chart's."""
 
     name = "kyverno"
+
+    def __init__(
+        self,
+        resource_filters: Sequence[str] = DEFAULT_RESOURCE_FILTERS,
+        excluded_namespaces: Sequence[str] = DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
+        excluded_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
+    ) -> None:
+        self.filters = AdmissionFilters(
+            parse_resource_filters(resource_filters),
+            tuple(excluded_namespaces),
+            tuple(excluded_groups),
+        )
 
     def accepts(self, document: dict[str, Any]) -> bool:
         return document.get("apiVersion") in _API_VERSIONS and document.get("kind") in _KINDS
@@ -170,7 +205,8 @@ class KyvernoEngine:
                 raise EngineError(source, f"{document.get('kind')} without metadata.name")
             check_policy(source, document)
             policies.append(policy)
-        return KyvernoPolicySet(sorted(policies, key=lambda p: (p.namespace, p.name)))
+        return KyvernoPolicySet(sorted(policies, key=lambda p: (p.namespace, p.name)), self.filters)
 
 
 ENGINE = KyvernoEngine()
+CLI_ENGINE = KyvernoEngine(resource_filters=(), excluded_namespaces=(), excluded_groups=())

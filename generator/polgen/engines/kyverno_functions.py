@@ -2,7 +2,9 @@
 
 A function Kyverno has but polgen does not (time_*, x509_decode, random, ...) stays unknown:
 calling it raises, and the rule reports error, never pass. Arithmetic is plain numbers only;
-Kyverno's quantity and duration arithmetic raises here for the same reason.
+Kyverno's quantity and duration arithmetic raises here for the same reason. Values compare the
+way Go compares decoded JSON (a bool is never a number), and regular expressions run with Go's
+RE2 semantics (`kyverno_regex`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import hashlib
 import json
 import math
 import posixpath
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import yaml
 from jmespath import functions
 
-from polgen.engines.kyverno_scalars import go_sprint, wildcard_match
+from polgen.engines.kyverno_regex import GoRegexp, RegexError, compile_go, replace_all
+from polgen.engines.kyverno_scalars import go_equal, go_float32_text, wildcard_match
 from polgen.engines.kyverno_semver import satisfies
 from polgen.imageref import parse_image
 
@@ -41,15 +43,23 @@ def signature(*types: list[str]) -> Callable[[F], F]:
     return record
 
 
-def _text(value: Any) -> str:
-    """Arguments typed string|number are printed like Go's fmt.Sprint of a float64."""
-    return go_sprint(value)
+def _text(value: Any, name: str) -> str:
+    """Kyverno's ifaceToString: a number prints as a float32 in plain notation (`1000000`,
+    never `1e+06`), a bool as true/false; anything else is an error."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return go_float32_text(float(value))
+    raise KyvernoFunctionError(f"{name}: {value!r} is not a string or a number")
 
 
-def _go_replacement(template: str) -> str:
-    """Go's `$1` / `${name}` expansion in a regexp replacement, as Python's `\\g<...>`."""
-    escaped = template.replace("\\", "\\\\")
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: f"\\g<{m.group(1) or m.group(2)}>", escaped)
+def _regex(pattern: str, name: str) -> GoRegexp:
+    try:
+        return compile_go(pattern)
+    except RegexError as exc:
+        raise KyvernoFunctionError(f"{name}: {exc}") from exc
 
 
 def _number(value: Any, name: str) -> float | int:
@@ -97,25 +107,47 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]
     def _func_split(self, text: str, separator: str) -> list[str]:
         return list(text) if separator == "" else text.split(separator)
 
+    @signature(["array", "string"], [])
+    def _func_contains(self, subject: Any, search: Any) -> bool:
+        """go-jmespath: substring for a string subject (false for a non-string search),
+        reflect.DeepEqual membership for an array."""
+        if isinstance(subject, str):
+            return isinstance(search, str) and search in subject
+        return any(go_equal(item, search) for item in subject)
+
     @signature(["string"], ["string", "number"])
     def _func_regex_match(self, pattern: str, value: Any) -> bool:
-        return re.search(pattern, _text(value)) is not None
+        return bool(_regex(pattern, "regex_match").search(_text(value, "regex_match")))
 
     @signature(["string"], ["string", "number"], ["string", "number"])
     def _func_regex_replace_all(self, pattern: str, value: Any, replacement: Any) -> str:
-        return re.sub(pattern, _go_replacement(_text(replacement)), _text(value))
+        name = "regex_replace_all"
+        text, template = _text(value, name), _text(replacement, name)
+        return replace_all(_regex(pattern, name), text, template, literal=False)
 
     @signature(["string"], ["string", "number"], ["string", "number"])
     def _func_regex_replace_all_literal(self, pattern: str, value: Any, replacement: Any) -> str:
-        return re.sub(pattern, lambda _: _text(replacement), _text(value))
+        name = "regex_replace_all_literal"
+        text, template = _text(value, name), _text(replacement, name)
+        return replace_all(_regex(pattern, name), text, template, literal=True)
 
     @signature(["string"], ["string", "number"])
     def _func_pattern_match(self, pattern: str, value: Any) -> bool:
-        return wildcard_match(pattern, _text(value))
+        return wildcard_match(pattern, _text(value, "pattern_match"))
 
     @signature(["object"], ["object"])
     def _func_label_match(self, selector: dict[str, Any], labels: dict[str, Any]) -> bool:
-        return all(labels.get(key) == value for key, value in selector.items())
+        """Go compares the interface values: a bool never equals a number, and two maps or two
+        arrays cannot be compared at all (Go panics; here: an error)."""
+        for key, value in selector.items():
+            if key not in labels:
+                return False
+            actual = labels[key]
+            if isinstance(value, dict | list) and type(actual) is type(value):
+                raise KyvernoFunctionError("label_match: comparing uncomparable values")
+            if not go_equal(actual, value):
+                return False
+        return True
 
     @signature(["string"])
     def _func_to_boolean(self, text: str) -> bool:
@@ -203,7 +235,10 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]
 
     @signature(["array"], ["array"])
     def _func_object_from_lists(self, keys: list[Any], values: list[Any]) -> dict[str, Any]:
-        return {str(key): values[i] if i < len(values) else None for i, key in enumerate(keys)}
+        return {
+            _text(key, "object_from_lists"): values[i] if i < len(values) else None
+            for i, key in enumerate(keys)
+        }
 
     @signature(["object", "array"], ["string", "number"])
     def _func_lookup(self, data: Any, key: Any) -> Any:

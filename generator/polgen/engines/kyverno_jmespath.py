@@ -4,11 +4,14 @@ Kyverno's fork raises `Unknown key "x" in path` where standard JMESPath returns 
 travels through plain sub-expressions (`a.b.c` with `b` missing) but is swallowed (the value
 becomes null) inside projection elements, filters, multi-selects, function arguments,
 comparators, pipes, the left side of `||` and the operand of a flatten. Field access on an
-explicit null (or on a non-object) is null without an error.
+explicit null (or on a non-object) is null without an error. Comparators are Go's: `==` is
+reflect.DeepEqual (a bool never equals a number), and `<` `<=` `>` `>=` give null unless both
+sides are numbers (strings included: no ordering of strings).
 """
 
 from __future__ import annotations
 
+import operator
 import re
 from functools import cache
 from typing import Any
@@ -18,6 +21,7 @@ from jmespath import exceptions as jmespath_errors
 from jmespath.visitor import Options, TreeInterpreter
 
 from polgen.engines.kyverno_functions import KyvernoFunctionError, KyvernoFunctions
+from polgen.engines.kyverno_scalars import go_equal
 
 Node = dict[str, Any]
 
@@ -118,15 +122,13 @@ class _ForkInterpreter(TreeInterpreter):  # type: ignore[misc]
         return self._functions.call_function(node["value"], arguments)
 
     def visit_comparator(self, node: Node, value: Any) -> Any:
-        left, right = node["children"]
-        quiet = {
-            **node,
-            "children": [
-                {"type": "literal", "value": self._quiet(left, value)},
-                {"type": "literal", "value": self._quiet(right, value)},
-            ],
-        }
-        return super().visit_comparator(quiet, value)
+        left = self._quiet(node["children"][0], value)
+        right = self._quiet(node["children"][1], value)
+        if node["value"] in ("eq", "ne"):
+            return go_equal(left, right) is (node["value"] == "eq")
+        if not (_is_number(left) and _is_number(right)):
+            return None
+        return _ORDERING[node["value"]](left, right)
 
     def visit_pipe(self, node: Node, value: Any) -> Any:
         result = value
@@ -139,6 +141,13 @@ class _ForkInterpreter(TreeInterpreter):  # type: ignore[misc]
         if self._is_false(matched):
             matched = self.visit(node["children"][1], value)
         return matched
+
+
+_ORDERING = {"lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @cache

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from polgen.engines.kyverno_scalars import go_sprint, parse_duration, parse_quantity, wildcard_match
+from polgen.engines.kyverno_scalars import (
+    go_equal,
+    go_parse_float,
+    go_sprint,
+    parse_duration,
+    parse_quantity,
+    wildcard_match,
+)
 from polgen.engines.kyverno_semver import parse_version
 from polgen.engines.kyverno_value_pattern import IN_RANGE, NOT_IN_RANGE, matches_condition
 
@@ -30,11 +37,6 @@ def _duration_pair(key: Any, value: Any) -> tuple[Fraction, Fraction] | None:
     if key_duration is None and value_duration is None:
         return None
 
-    def as_seconds(side: Any) -> Fraction | None:
-        if isinstance(side, bool) or not isinstance(side, int | float):
-            return None
-        return Fraction(int(side)) * _SECOND
-
     key_duration = key_duration if key_duration is not None else as_seconds(key)
     value_duration = value_duration if value_duration is not None else as_seconds(value)
     if key_duration is None or value_duration is None:
@@ -42,15 +44,15 @@ def _duration_pair(key: Any, value: Any) -> tuple[Fraction, Fraction] | None:
     return key_duration, value_duration
 
 
+def as_seconds(side: Any) -> Fraction | None:
+    """A number on one side of a duration comparison counts whole seconds."""
+    if not _is_number(side) or side in (float("inf"), float("-inf")) or side != side:
+        return None
+    return Fraction(int(side)) * _SECOND
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _parse_float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def equals(key: Any, value: Any) -> bool:
@@ -59,12 +61,12 @@ def equals(key: Any, value: Any) -> bool:
     if _is_number(key):
         if _is_number(value):
             return float(key) == float(value)
-        parsed = _parse_float(value) if isinstance(value, str) else None
+        parsed = go_parse_float(value) if isinstance(value, str) else None
         return parsed is not None and parsed == float(key)
     if isinstance(key, str):
         return _string_equals(key, value)
     if isinstance(key, dict | list):
-        return type(key) is type(value) and key == value
+        return go_equal(key, value)
     return False
 
 
@@ -93,21 +95,29 @@ def _ordered(key: Any, value: Any) -> int | None:
         value_quantity = parse_quantity(value) if isinstance(value, str) else None
         if key_quantity is not None and value_quantity is not None:
             return _sign(key_quantity - value_quantity)
-        as_number = _parse_float(key)
+        as_number = go_parse_float(key)
         if as_number is not None:
             return _ordered(as_number, value)
         return _ordered_versions(key, value)
     if not _is_number(key):
         return None
     if _is_number(value):
-        return _sign(Fraction(key) - Fraction(value))
+        return _float_order(key, value)
     if isinstance(value, str):
         durations = _duration_pair(key, value)
         if durations is not None:
             return _sign(durations[0] - durations[1])
-        parsed = _parse_float(value)
-        return None if parsed is None else _sign(Fraction(key) - Fraction(parsed))
+        parsed = go_parse_float(value)
+        return None if parsed is None else _float_order(key, parsed)
     return None
+
+
+def _float_order(key: float, value: float) -> int | None:
+    """Go compares float64s: NaN orders against nothing (every numeric operator is false)."""
+    left, right = float(key), float(value)
+    if left != left or right != right:
+        return None
+    return (left > right) - (left < right)
 
 
 def _ordered_versions(key: str, value: Any) -> int | None:
@@ -138,9 +148,7 @@ def _duration_only(test: Callable[[int], bool]) -> Callable[[Any, Any], bool]:
 
     def compare(key: Any, value: Any) -> bool:
         def seconds(side: Any) -> Fraction | None:
-            if isinstance(side, str):
-                return parse_duration(side)
-            return Fraction(int(side)) * _SECOND if _is_number(side) else None
+            return parse_duration(side) if isinstance(side, str) else as_seconds(side)
 
         left, right = seconds(key), seconds(value)
         return left is not None and right is not None and test(_sign(left - right))

@@ -2,7 +2,8 @@
 
 Rejected: verifyImages, validate.manifests / validate.assert, context entries that read the
 cluster or a registry (apiCall, configMap, imageRegistry, globalReference), unknown condition
-operators, `$(...)` pattern references, cel parameters, unsupported podSecurity exclusions.
+operators, unescaped `$(...)` pattern references (in values or keys; the escape `\\$(` is
+fine), cel parameters, unsupported podSecurity exclusions.
 mutate and generate rules are ignored: they never deny a request on their own.
 """
 
@@ -14,6 +15,7 @@ from polgen.engines.base import EngineError
 from polgen.engines.kyverno_cel import compile_rule
 from polgen.engines.kyverno_operators import is_operator
 from polgen.engines.kyverno_pss import check_definition
+from polgen.engines.kyverno_variables import has_reference
 
 _BODIES = ("pattern", "anyPattern", "deny", "foreach", "podSecurity", "cel")
 _UNSUPPORTED_BODIES = ("manifests", "assert")
@@ -85,12 +87,13 @@ def _check_conditions(source: str, where: str, conditions: Any) -> None:
 
 def _check_pattern(source: str, where: str, pattern: Any) -> None:
     if isinstance(pattern, dict):
-        for value in pattern.values():
+        for key, value in pattern.items():
+            _check_pattern(source, where, str(key))
             _check_pattern(source, where, value)
     elif isinstance(pattern, list):
         for value in pattern:
             _check_pattern(source, where, value)
-    elif isinstance(pattern, str) and "$(" in pattern:
+    elif isinstance(pattern, str) and has_reference(pattern):
         raise EngineError(
             source, f"{where}: pattern reference {pattern!r} ($(...)) is not supported"
         )

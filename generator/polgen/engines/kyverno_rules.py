@@ -121,7 +121,7 @@ class RuleBody:
         resource = element if element is not None else self.request.resource
         if key == "pattern":
             return self._pattern(resource, patterns, context)
-        return self._any_pattern(resource, patterns)
+        return self._any_pattern(resource, patterns, context)
 
     def _pattern(self, resource: Any, pattern: Any, context: dict[str, Any]) -> RuleResult:
         outcome = match_pattern(resource, pattern)
@@ -148,7 +148,7 @@ class RuleBody:
         text = text if text.endswith(".") else text + "."
         return f"validation error: {text} rule {self.name} {where}"
 
-    def _any_pattern(self, resource: Any, patterns: Any) -> RuleResult:
+    def _any_pattern(self, resource: Any, patterns: Any, context: dict[str, Any]) -> RuleResult:
         if not isinstance(patterns, list):
             return RuleResult(
                 self.name, "error", "failed to deserialize anyPattern, expected type array"
@@ -172,8 +172,17 @@ class RuleBody:
         detail = " ".join(failed)
         if not self.message:
             return RuleResult(self.name, "fail", f"validation error: {detail}")
-        separator = " " if self.message.endswith(".") else ". "
-        return RuleResult(self.name, "fail", f"validation error: {self.message}{separator}{detail}")
+        try:
+            message = str(substitute(self.message, context, self.request.deleting))
+        except SubstitutionError:
+            return RuleResult(
+                self.name,
+                "fail",
+                "validation error: variables substitution error in rule "
+                f"{self.name} execution error: {detail}",
+            )
+        separator = " " if message.endswith(".") else ". "
+        return RuleResult(self.name, "fail", f"validation error: {message}{separator}{detail}")
 
     def _foreach(
         self, entries: list[dict[str, Any]], context: dict[str, Any], nesting: int

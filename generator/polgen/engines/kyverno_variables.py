@@ -1,32 +1,51 @@
-"""Kyverno's `{{ }}` variable substitution over any policy value.
+"""Kyverno's `$(...)` reference and `{{ }}` variable substitution (pkg/engine/variables/vars.go).
 
-A string that is exactly one variable takes the variable's typed value; otherwise each variable
-is spliced in as text (JSON for non-strings) and the result is scanned again, so a variable may
-produce another. `\\{{ }}` is an escape: never evaluated, the backslash dropped at the end. On a
-DELETE every `request.object` in a variable reads `request.oldObject`.
+Every string of the substituted value goes through both passes, map keys included. References
+come first: an escaped `\\$(...)` loses its backslash; an unescaped `$(...)` would be resolved
+against the pattern document, which polgen does not do (an error, never a silent pass).
+Variables then: a string that is exactly one variable takes the variable's typed value as it
+is, not scanned again; otherwise every round resolves the variables found, splices them in as
+text (Go's JSON for non-strings) and scans again, so a value may produce a further variable. At
+the end `\\{{ }}` escapes lose their backslash. On a DELETE every `request.object` in a variable
+reads `request.oldObject`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from polgen.engines.kyverno_jmespath import JMESPathError, query
+from polgen.engines.kyverno_scalars import go_json
 
 _VARIABLE = re.compile(r"(^|[^\\])(\{\{(?:\{[^{}]*\}|[^{}])*\}\})")
-_ESCAPED = re.compile(r"\\(\{\{(?:\{[^{}]*\}|[^{}])*\}\})")
-_MAX_ROUNDS = 64
+_ESCAPED_VARIABLE = re.compile(r"\\\{\{(\{[^{}]*\}|[^{}])*\}\}")
+_REFERENCE = re.compile(r"^\$\(.[^ ]*\)|[^\\]\$\(.[^ ]*\)")
+_ESCAPED_REFERENCE = re.compile(r"\\\$\(.[^ ]*\)")
+_MAX_ROUNDS = 1000
 
 
 class SubstitutionError(Exception):
     """A variable could not be resolved: Kyverno reports the rule as error."""
 
 
+def has_reference(text: str) -> bool:
+    """Does the string hold an unescaped `$(...)` pattern reference?"""
+    return _REFERENCE.search(text) is not None
+
+
 def substitute(value: Any, context: dict[str, Any], deleting: bool = False) -> Any:
-    """Substitute every variable in strings of a JSON-like value (map keys are left alone)."""
+    """Substitute every reference and variable in the strings and keys of a JSON-like value."""
     if isinstance(value, dict):
-        return {key: substitute(item, context, deleting) for key, item in value.items()}
+        substituted: dict[str, Any] = {}
+        for key, item in value.items():
+            new_key = substitute_text(str(key), context, deleting)
+            if not isinstance(new_key, str):
+                raise SubstitutionError(
+                    f'expected string after substituting variables in key "{key}"'
+                )
+            substituted[new_key] = substitute(item, context, deleting)
+        return substituted
     if isinstance(value, list):
         return [substitute(item, context, deleting) for item in value]
     if isinstance(value, str):
@@ -35,22 +54,29 @@ def substitute(value: Any, context: dict[str, Any], deleting: bool = False) -> A
 
 
 def substitute_text(text: str, context: dict[str, Any], deleting: bool = False) -> Any:
-    current: Any = text
+    """One string: references, then variables round by round, then the `\\{{` escapes."""
+    if has_reference(text):
+        raise SubstitutionError(f"$(...) references are not supported by polgen: {text!r}")
+    current = _unescape(text, _ESCAPED_REFERENCE)
     for _ in range(_MAX_ROUNDS):
-        if not isinstance(current, str):
-            return current
-        found = _VARIABLE.search(current)
-        if found is None:
-            return _ESCAPED.sub(r"\1", current)
-        token = found.group(2)
-        resolved = _resolve(token, context, deleting)
-        if current == token:
-            current = resolved
-            continue
-        replacement = resolved if isinstance(resolved, str) else _json(resolved)
-        start = found.start(2)
-        current = current[:start] + replacement + current[found.end(2) :]
+        found = [(m.group(1), m.group(2)) for m in _VARIABLE.finditer(current)]
+        if not found:
+            return _unescape(current, _ESCAPED_VARIABLE)
+        original = current
+        for prefix, token in found:
+            resolved = _resolve(token, context, deleting)
+            if original == token:
+                return resolved
+            spliced = resolved if isinstance(resolved, str) else _json(resolved)
+            current = original.replace(prefix + token, prefix + spliced, 1)
     raise SubstitutionError(f"variable substitution did not settle in {text!r}")
+
+
+def _unescape(text: str, escaped: re.Pattern[str]) -> str:
+    """Go's loop: every escaped occurrence found loses its leading backslash."""
+    for found in [m.group(0) for m in escaped.finditer(text)]:
+        text = text.replace(found, found[1:])
+    return text
 
 
 def _resolve(token: str, context: dict[str, Any], deleting: bool) -> Any:
@@ -68,4 +94,7 @@ def _resolve(token: str, context: dict[str, Any], deleting: bool) -> Any:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    try:
+        return go_json(value)
+    except ValueError as exc:
+        raise SubstitutionError(str(exc)) from exc
