@@ -17,6 +17,7 @@ import yaml
 from polgen.admission import request_for
 from polgen.engines.base import Engine
 from polgen.engines.kyverno import CLI_ENGINE, ENGINE, KyvernoEngine, KyvernoPolicySet
+from polgen.engines.kyverno_autogen import compute_rules
 from polgen.engines.kyverno_context import KyvernoRequest
 
 DATA = Path(__file__).parent / "data" / "kyverno_engine"
@@ -78,3 +79,12 @@ def test_policies_load_in_a_stable_order() -> None:
     documents = [(str(path), d) for d in yaml.safe_load_all(path.read_text()) if d]
     names = [p.name for p in ENGINE.load(list(reversed(documents))).policies]
     assert names == sorted(names)
+
+
+@pytest.mark.parametrize("kind", ["Pod", "Deployment", "CronJob"])
+def test_rules_per_kind_are_computed_once(kind: str) -> None:
+    policy = load("privileged.yaml").policies[0]
+    for other in ("CronJob", "Pod", "Deployment"):
+        policy.rules_for(other)
+    assert policy.rules_for(kind) is policy.rules_for(kind)
+    assert policy.rules_for(kind) == compute_rules(policy.document, kind)

@@ -47,6 +47,10 @@ WILDCARDS = [
     ("eu.foo.io*", "eu.foo.io.evil.example/x", True),
     ("*:latest", "nginx:latest", True),
     ("a.b", "axb", False),
+    # Patterns without `*` or `?` compare whole strings, regex characters included.
+    ("nginx", "nginx", True),
+    ("nginx", "nginx:1", False),
+    ("a[b]+$", "a[b]+$", True),
 ]
 
 

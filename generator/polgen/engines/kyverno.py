@@ -17,7 +17,7 @@ predicts what a cluster does, so a ReplicaSet or anything in kube-system is admi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from polgen.admission import Action, AdmissionRequest, Violation
@@ -46,6 +46,9 @@ class KyvernoPolicy:
 
     source: str
     document: dict[str, Any]
+    _rules: dict[str, list[dict[str, Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -61,6 +64,13 @@ class KyvernoPolicy:
     @property
     def spec(self) -> dict[str, Any]:
         return self.document.get("spec") or {}
+
+    def rules_for(self, kind: str) -> list[dict[str, Any]]:
+        """`compute_rules` for this kind, computed once: autogen deep-copies every rule, and a
+        loaded policy never changes, so per request it would only repeat the same work."""
+        if kind not in self._rules:
+            self._rules[kind] = compute_rules(self.document, kind)
+        return self._rules[kind]
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,7 @@ def evaluate_policy(
     """Every rule response Kyverno produces for this request (no entry for unmatched rules)."""
     results: list[PolicyRuleResult] = []
     one = policy.spec.get("applyRules") == "One"
-    for rule in compute_rules(policy.document, request.kind):
+    for rule in policy.rules_for(request.kind):
         if rule.get("validate") is None or not rule_matches(rule, request, policy.namespace):
             continue
         action = failure_action(policy, rule, request)

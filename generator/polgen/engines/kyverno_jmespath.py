@@ -54,12 +54,17 @@ class _ForkInterpreter(TreeInterpreter):  # type: ignore[misc]
             return None
 
     def visit_field(self, node: Node, value: Any) -> Any:
-        if isinstance(value, dict):
-            key = node["value"]
-            if key not in value:
-                raise UnknownKeyError(key)
-            return value[key]
-        return None
+        return _field(value, node["value"])
+
+    def visit_subexpression(self, node: Node, value: Any) -> Any:
+        """`a.b.c`: field steps without a visitor dispatch each (most queries are these)."""
+        result = value
+        for child in node["children"]:
+            if child["type"] == "field":
+                result = _field(result, child["value"])
+            else:
+                result = self.visit(child, result)
+        return result
 
     def visit_projection(self, node: Node, value: Any) -> Any:
         base = self.visit(node["children"][0], value)
@@ -143,6 +148,19 @@ class _ForkInterpreter(TreeInterpreter):  # type: ignore[misc]
         return matched
 
 
+def _field(value: Any, key: str) -> Any:
+    """The fork's field access: a map must hold the key, anything else gives null."""
+    if isinstance(value, dict):
+        if key not in value:
+            raise UnknownKeyError(key)
+        return value[key]
+    return None
+
+
+_INTERPRETER = _ForkInterpreter()
+"""One shared interpreter: it holds no per-query state, and its visitor method cache then
+survives between queries."""
+
 _ORDERING = {"lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge}
 
 
@@ -162,7 +180,7 @@ def query(expression: str, data: Any) -> Any:
     """Evaluate like Kyverno's context.Query; every failure is a JMESPathError."""
     parsed = _compile(expression.strip())
     try:
-        return _ForkInterpreter().visit(parsed.parsed, data)
+        return _INTERPRETER.visit(parsed.parsed, data)
     except JMESPathError:
         raise
     except jmespath_errors.JMESPathError as exc:

@@ -9,6 +9,7 @@ that `Pod` also matches `pods/ephemeralcontainers` (what `kubectl debug` sends).
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from polgen.engines.kyverno_context import KyvernoRequest
@@ -28,6 +29,7 @@ _RESOURCE_FIELDS = (
 _USER_FIELDS = ("roles", "clusterRoles", "subjects")
 
 
+@cache
 def parse_kind_selector(selector: str) -> tuple[str, str, str, str]:
     """(group, version, kind, subresource) from `Kind`, `v1/Kind`, `g/v/Kind`, `Kind/sub`..."""
     parts = selector.split("/")

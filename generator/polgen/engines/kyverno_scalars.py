@@ -31,6 +31,9 @@ def _wildcard_regex(pattern: str) -> re.Pattern[str]:
 
 def wildcard_match(pattern: str, text: str) -> bool:
     """Kyverno's wildcard: `*` is any run of any characters (`/` and `:` included), `?` one."""
+    plain = isinstance(pattern, str) and "*" not in pattern and "?" not in pattern
+    if plain and isinstance(text, str):
+        return pattern == text
     return _wildcard_regex(pattern).match(text) is not None
 
 

@@ -13,6 +13,7 @@ reads `request.oldObject`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from polgen.engines.kyverno_jmespath import JMESPathError, query
@@ -55,11 +56,13 @@ def substitute(value: Any, context: dict[str, Any], deleting: bool = False) -> A
 
 def substitute_text(text: str, context: dict[str, Any], deleting: bool = False) -> Any:
     """One string: references, then variables round by round, then the `\\{{` escapes."""
+    if "{{" not in text and "$(" not in text:
+        return text
     if has_reference(text):
         raise SubstitutionError(f"$(...) references are not supported by polgen: {text!r}")
     current = _unescape(text, _ESCAPED_REFERENCE)
     for _ in range(_MAX_ROUNDS):
-        found = [(m.group(1), m.group(2)) for m in _VARIABLE.finditer(current)]
+        found = _variables(current)
         if not found:
             return _unescape(current, _ESCAPED_VARIABLE)
         original = current
@@ -70,6 +73,12 @@ def substitute_text(text: str, context: dict[str, Any], deleting: bool = False) 
             spliced = resolved if isinstance(resolved, str) else _json(resolved)
             current = original.replace(prefix + token, prefix + spliced, 1)
     raise SubstitutionError(f"variable substitution did not settle in {text!r}")
+
+
+@lru_cache(maxsize=4096)
+def _variables(text: str) -> tuple[tuple[str, str], ...]:
+    """The (prefix, `{{ }}` token) pairs of one string: policies repeat the same strings."""
+    return tuple((m.group(1), m.group(2)) for m in _VARIABLE.finditer(text))
 
 
 def _unescape(text: str, escaped: re.Pattern[str]) -> str:
