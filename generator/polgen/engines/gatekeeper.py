@@ -9,9 +9,10 @@ Rego runs (v1, or v0 written in v1's form: `gatekeeper_rego_v0`). With native va
 CEL-only template is refused, as Gatekeeper cannot run it either. Code the chosen engine does not
 run is not checked, as in Gatekeeper.
 
-Each Rego template compiles once into a rego-cpp bundle; a request's review is set as input once
-per reviewed object and each matched Constraint is one bundle entry point. The webhook only sees
-CREATE and UPDATE (its default rules), so DELETE and CONNECT produce no violations.
+Each Rego template compiles once into a rego-cpp bundle, held by the Rego worker process
+(`gatekeeper_rego_worker` says why); a request's review is set as input once per reviewed object
+and each matched Constraint is one bundle entry point, all sent in one round trip. The webhook only
+sees CREATE and UPDATE (its default rules), so DELETE and CONNECT produce no violations.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from polgen.engines.gatekeeper_cel import CompiledCel, compile_native_validation
 from polgen.engines.gatekeeper_constraint import Constraint, parse_constraint
 from polgen.engines.gatekeeper_expansion import ExpansionTemplate, expand, parse_expansion
 from polgen.engines.gatekeeper_match import MatchError, Source, is_namespace, matches
-from polgen.engines.gatekeeper_rego import CompiledTemplate, compile_template, new_runner
+from polgen.engines.gatekeeper_rego import CompiledTemplate, compile_template
+from polgen.engines.gatekeeper_rego_process import WorkerError, worker
 from polgen.engines.gatekeeper_rego_v0 import as_v1
 from polgen.engines.gatekeeper_template import TemplateCode, parse_template
 
@@ -111,7 +113,6 @@ class GatekeeperPolicySet:
         self.templates = templates
         self.constraints = constraints
         self.expansions = expansions
-        self._runner = new_runner()
         # Entry point i of a template's bundle is its i-th Constraint in this (load) order.
         self._entry: dict[int, int] = {}
         counters: dict[str, int] = {}
@@ -165,31 +166,33 @@ class GatekeeperPolicySet:
         violations: list[Violation] = []
         for subject in self._subjects(request, namespace):
             matched = self._matched(subject, namespace)
-            if any(isinstance(self.templates[c.kind], CompiledTemplate) for c in matched):
-                self._set_input({"review": subject.review})
+            answers = self._rego_answers(subject, matched)
             for constraint in matched:
-                messages = self._messages(constraint, subject, namespace)
+                template = self.templates[constraint.kind]
+                if isinstance(template, CompiledCel):
+                    messages = template.violations(subject.review, constraint.document, namespace)
+                else:
+                    messages = _messages(template.violations(answers.pop(0)))
                 violations.extend(self._violations(constraint, subject, messages))
         return violations
 
-    def _messages(
-        self, constraint: Constraint, subject: _Subject, namespace: Json | None
-    ) -> list[str]:
-        template = self.templates[constraint.kind]
-        if isinstance(template, CompiledCel):
-            return template.violations(subject.review, constraint.document, namespace)
-        results = template.violations(self._runner, self._entry[id(constraint)])
-        # Gatekeeper reports each distinct result ({msg, details}); one without a msg is dropped.
-        return sorted(
-            result["msg"] for result in results
-            if isinstance(result, dict) and isinstance(result.get("msg"), str)
-        )
-
-    def _set_input(self, value: Json) -> None:
+    def _rego_answers(self, subject: _Subject, matched: list[Constraint]) -> list[list[Any]]:
+        """The worker's answers for the matched Rego Constraints, in order, in one round trip."""
+        queries = []
+        for constraint in matched:
+            template = self.templates[constraint.kind]
+            if isinstance(template, CompiledTemplate):
+                queries.append(template.query(self._entry[id(constraint)]))
+        if not queries:
+            return []
         # regopy's set_input(dict) loses the escaping of quotes and backslashes in strings, and
         # rego-cpp compares strings as spelled (\u00fc is not ü): give it a JSON term written as
         # a module would spell it.
-        self._runner.set_input_term(json.dumps(value, ensure_ascii=False, default=_as_json))
+        term = json.dumps({"review": subject.review}, ensure_ascii=False, default=_as_json)
+        try:
+            return worker().review(term, queries)
+        except WorkerError as exc:
+            raise EngineError(matched[0].source, f"rego-cpp failed evaluating: {exc}") from exc
 
     @staticmethod
     def _violations(
@@ -200,6 +203,14 @@ class GatekeeperPolicySet:
         actions = (subject.action,) if subject.action else constraint.actions
         return [Violation(policy=constraint.name, message=message, action=action)
                 for message in messages for action in actions]
+
+
+def _messages(results: list[Any]) -> list[str]:
+    # Gatekeeper reports each distinct result ({msg, details}); one without a msg is dropped.
+    return sorted(
+        result["msg"] for result in results
+        if isinstance(result, dict) and isinstance(result.get("msg"), str)
+    )
 
 
 class GatekeeperEngine:

@@ -7,8 +7,9 @@ requires a `violation` rule. For each matched Constraint it evaluates
 
 rego-cpp cannot take `with input as <variable>` (it fails or crashes), so the parameters of each
 Constraint enter a generated hook rule as a JSON literal (`rendering.to_json`, the same serialiser
-the targets use for values in Rego). A request's review is set as input once and every matched
-Constraint is one bundle entry point.
+the targets use for values in Rego). Bundles live in the Rego worker process
+(`gatekeeper_rego_worker`); a request's review is set as input once and every matched Constraint
+is one bundle entry point, all in one round trip.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import regopy
-
 from polgen.engines.base import EngineError
+from polgen.engines.gatekeeper_rego_process import WorkerError, worker
 from polgen.rendering import to_json
 
 TEMPLATE_PACKAGE = "template"
@@ -172,9 +172,8 @@ def lib_module(source: str, part: str, text: str) -> str:
     return _checked(source, part, text, library=True)
 
 
-def _rego_problem(exc: regopy.RegoError, modules: dict[str, str]) -> str:
+def _rego_problem(text: str, modules: dict[str, str]) -> str:
     """rego-cpp reports an AST dump; keep the messages and the first location as a line number."""
-    text = str(exc)
     messages = list(dict.fromkeys(m.strip() for m in _ERROR_MESSAGE.findall(text)))
     found = _ERROR_LOCATION.search(text)
     location = ""
@@ -185,42 +184,31 @@ def _rego_problem(exc: regopy.RegoError, modules: dict[str, str]) -> str:
     return location + summary
 
 
-def _quiet(interpreter: regopy.Interpreter) -> regopy.Interpreter:
-    # rego-cpp prints compile errors to stdout unless told not to log; errors come back as
-    # exceptions, and a built-in error must fail the query rather than read as "no violation".
-    interpreter.log_level = regopy.LogLevel.NONE
-    interpreter.strict_built_in_errors = True
-    return interpreter
-
-
-def new_runner() -> regopy.Interpreter:
-    """The interpreter that holds one review as input and runs every template's bundle."""
-    return _quiet(regopy.Interpreter())
-
-
 @dataclass(frozen=True)
 class CompiledTemplate:
-    """One ConstraintTemplate's bundle: entry point `c<i>` evaluates the i-th Constraint."""
+    """One ConstraintTemplate's bundle in the Rego worker: entry point `c<i>` evaluates the i-th
+    Constraint."""
 
     kind: str
     source: str
-    bundle: regopy.Bundle
+    bundle: int
 
-    def violations(self, runner: regopy.Interpreter, index: int) -> list[Any]:
-        """Every result of `violation` for Constraint `index` against the runner's input."""
-        try:
-            output = runner.query_bundle_entrypoint(self.bundle, f"{HOOK_PACKAGE}/c{index}")
-        except ValueError as exc:  # regopy parses the output as JSON; an error term is not JSON
-            raise EngineError(self.source, f"rego-cpp failed evaluating {self.kind}: "
-                              f"{exc}") from exc
-        if not output.ok():
+    def query(self, index: int) -> tuple[int, str]:
+        """The worker query of Constraint `index`."""
+        return self.bundle, f"{HOOK_PACKAGE}/c{index}"
+
+    def violations(self, answer: list[Any]) -> list[Any]:
+        """Every result of `violation` in the worker's answer to `query`."""
+        status, value = answer
+        if status == "invalid":  # regopy parses the output as JSON; an error term is not JSON
+            raise EngineError(self.source, f"rego-cpp failed evaluating {self.kind}: {value}")
+        if status != "ok":
             raise EngineError(self.source, f"rego-cpp failed evaluating {self.kind} (a built-in "
                               "raised an error or is not implemented by rego-cpp)")
-        results = output.results[0].expressions if output.results else []
-        if not results:
+        if not value:
             return []
-        value = results[0]
-        return list(value) if isinstance(value, list) else list(value or ())
+        result = value[0]
+        return list(result) if isinstance(result, list) else list(result or ())
 
 
 def compile_template(
@@ -238,14 +226,11 @@ def compile_template(
             f"with input.parameters as {literal} }}"
         )
     modules[f"{source}#hook"] = "\n".join(hook) + "\n"
-    interpreter = _quiet(regopy.Interpreter())
     entrypoints = [f"{TEMPLATE_PACKAGE}/violation"]
     entrypoints += [f"{HOOK_PACKAGE}/c{index}" for index in range(len(parameters))]
     try:
-        for name, text in modules.items():
-            interpreter.add_module(name, text)
-        bundle = interpreter.build(None, entrypoints)
-    except regopy.RegoError as exc:
+        bundle = worker().build(modules, entrypoints)
+    except WorkerError as exc:
         raise EngineError(source, f"{kind}: Rego does not compile: "
-                          f"{_rego_problem(exc, modules)}") from exc
+                          f"{_rego_problem(str(exc), modules)}") from exc
     return CompiledTemplate(kind, source, bundle)
