@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,6 +46,14 @@ from polgen.engines.cel_runtime import (
     CelPolicyExpressions,
     PreparedActivation,
     admission_activation,
+)
+from polgen.engines.kyverno_context import KyvernoRequest
+from polgen.engines.kyverno_filters import (
+    DEFAULT_EXCLUDED_GROUPS,
+    DEFAULT_RESOURCE_FILTERS,
+    DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
+    AdmissionFilters,
+    parse_resource_filters,
 )
 from polgen.engines.vap import ACTIONS, check_selectors, namespace_object, resources_match
 
@@ -148,8 +157,11 @@ def _replace_paths(spec: dict[str, Any], template: str) -> dict[str, Any]:
 class KyvernoValidatingPolicySet:
     """Compiled ValidatingPolicies with their autogen copies."""
 
-    def __init__(self, policies: list[_Policy]) -> None:
+    def __init__(
+        self, policies: list[_Policy], filters: AdmissionFilters | None = None
+    ) -> None:
         self._policies = policies
+        self._filters = filters or AdmissionFilters()
 
     def results(
         self, request: AdmissionRequest, namespace: dict[str, Any] | None = None
@@ -160,7 +172,11 @@ class KyvernoValidatingPolicySet:
     def review(
         self, request: AdmissionRequest, namespace: dict[str, Any] | None = None
     ) -> list[Violation]:
-        """Violations for failures (and errors under failurePolicy Fail), per validationActions."""
+        """Violations for failures (and errors under failurePolicy Fail), per validationActions.
+        Nothing for a request the installation's filters admit before any policy runs: Kyverno's
+        `/vpol` webhook handler has the same `WithFilter(configuration)` as ClusterPolicy's."""
+        if self._filters.skips(KyvernoRequest.from_admission(request, namespace)):
+            return []
         violations: list[Violation] = []
         for policy, result in self._evaluate(request, namespace, admission=True):
             if result.status == "fail" or (result.status == "error" and policy.fail_on_error):
@@ -231,9 +247,23 @@ def _error(expression: str, failure: CelEvaluationError) -> str:
 
 
 class KyvernoValidatingEngine:
-    """The `kyverno-validating` engine."""
+    """The `kyverno-validating` engine. The arguments are the installation's resourceFilters,
+    excludeGroups and webhook-excluded namespaces; the defaults are the Helm chart's, as for
+    the `kyverno` engine."""
 
     name = "kyverno-validating"
+
+    def __init__(
+        self,
+        resource_filters: Sequence[str] = DEFAULT_RESOURCE_FILTERS,
+        excluded_namespaces: Sequence[str] = DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
+        excluded_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
+    ) -> None:
+        self.filters = AdmissionFilters(
+            parse_resource_filters(resource_filters),
+            tuple(excluded_namespaces),
+            tuple(excluded_groups),
+        )
 
     def accepts(self, document: dict[str, Any]) -> bool:
         """ValidatingPolicy and NamespacedValidatingPolicy documents."""
@@ -244,7 +274,7 @@ class KyvernoValidatingEngine:
         """Compile every policy and its autogen copies; EngineError when one cannot be evaluated."""
         policies = [_compile(source, document) for source, document in documents
                     if self.accepts(document)]
-        return KyvernoValidatingPolicySet(sorted(policies, key=lambda p: p.name))
+        return KyvernoValidatingPolicySet(sorted(policies, key=lambda p: p.name), self.filters)
 
 
 def _compile(source: str, document: dict[str, Any]) -> _Policy:
@@ -283,3 +313,6 @@ def _compile(source: str, document: dict[str, Any]) -> _Policy:
 
 
 ENGINE = KyvernoValidatingEngine()
+CLI_ENGINE = KyvernoValidatingEngine(
+    resource_filters=(), excluded_namespaces=(), excluded_groups=()
+)
