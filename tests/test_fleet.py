@@ -111,3 +111,21 @@ def test_group_exempting_all_its_namespaces(catalog_copy: Path, tmp_path: Path) 
     fleet = _write_fleet(tmp_path, _group() + "        exemptions: {namespaces: [prd]}\n")
     [problem] = _problems(catalog_copy, fleet)
     assert "exempts every namespace of the group" in problem
+
+
+def test_bundle_group_gets_matching_pod_security_labels(catalog_copy: Path, tmp_path: Path) -> None:
+    body = _group(policies='["bundle:restricted"]', action="warn").replace(
+        "        parameters: {}\n", "        parameters: {}\n        podSecurityVersion: v1.30\n"
+    )
+    inputs = load_inputs(catalog_copy, _write_fleet(tmp_path, body))
+    [security] = inputs.plans[0].namespaces
+    assert security.namespace == "prd"
+    assert (security.labels.warn, security.labels.warnVersion) == ("restricted", "v1.30")
+    assert security.labels.enforce is None and security.labels.audit is None
+
+
+def test_explicit_pod_security_labels_win_over_bundles(catalog_copy: Path, tmp_path: Path) -> None:
+    body = _group(policies='["bundle:restricted"]') + "        podSecurity: {enforce: baseline}\n"
+    inputs = load_inputs(catalog_copy, _write_fleet(tmp_path, body))
+    [security] = inputs.plans[0].namespaces
+    assert security.labels.enforce == "baseline"

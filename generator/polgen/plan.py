@@ -104,6 +104,24 @@ class _Planner:
                 if reason:
                     self.problem((*path, policy_id, name), f"parameter {name!r} {reason}")
 
+    def bundle_labels(self, group: NamespaceGroup) -> PodSecurityLabels | None:
+        """Without explicit podSecurity labels, a group using a Pod Security bundle gets the
+        matching PSA label for its action, so PSA and the engines enforce the same level."""
+        levels = [
+            self.catalog.bundles[entry.removeprefix(BUNDLE_PREFIX)].podSecurityLevel
+            for entry in group.policies
+            if entry.startswith(BUNDLE_PREFIX)
+            and entry.removeprefix(BUNDLE_PREFIX) in self.catalog.bundles
+        ]
+        known = [level for level in levels if level is not None]
+        if not known or group.is_catch_all:
+            return None
+        level = "restricted" if "restricted" in known else "baseline"
+        version = group.podSecurityVersion
+        return PodSecurityLabels.model_validate(
+            {group.action: level, f"{group.action}Version": version}
+        )
+
     def policy_ids(
         self, path: tuple[str | int, ...], group: NamespaceGroup
     ) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -202,10 +220,9 @@ class _Planner:
                         exempt_images=tuple(group.exemptions.images),
                     )
                 )
-            if group.podSecurity is not None:
-                namespaces.extend(
-                    NamespaceSecurity(ns, group.name, group.podSecurity) for ns in selected
-                )
+            labels = group.podSecurity or self.bundle_labels(group)
+            if labels is not None:
+                namespaces.extend(NamespaceSecurity(ns, group.name, labels) for ns in selected)
         return ClusterPlan(
             name=cluster.name,
             description=cluster.description,
