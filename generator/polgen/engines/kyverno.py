@@ -29,7 +29,6 @@ from polgen.engines.kyverno_filters import (
     DEFAULT_RESOURCE_FILTERS,
     DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
     AdmissionFilters,
-    parse_resource_filters,
 )
 from polgen.engines.kyverno_match import rule_matches, selector_matches
 from polgen.engines.kyverno_policy_check import check_policy
@@ -195,10 +194,8 @@ class KyvernoEngine:
         excluded_namespaces: Sequence[str] = DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
         excluded_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
     ) -> None:
-        self.filters = AdmissionFilters(
-            parse_resource_filters(resource_filters),
-            tuple(excluded_namespaces),
-            tuple(excluded_groups),
+        self.filters = AdmissionFilters.of_install(
+            resource_filters, excluded_namespaces, excluded_groups
         )
 
     def accepts(self, document: dict[str, Any]) -> bool:

@@ -183,6 +183,20 @@ class AdmissionFilters:
     excluded_namespaces: tuple[str, ...] = ()
     excluded_groups: tuple[str, ...] = ()
 
+    @classmethod
+    def of_install(
+        cls,
+        resource_filters: Sequence[str] = DEFAULT_RESOURCE_FILTERS,
+        excluded_namespaces: Sequence[str] = DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
+        excluded_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
+    ) -> AdmissionFilters:
+        """The filters of an installation's ConfigMap and webhook (defaults: the Helm chart's)."""
+        return cls(
+            parse_resource_filters(resource_filters),
+            tuple(excluded_namespaces),
+            tuple(excluded_groups),
+        )
+
     def skips(self, request: KyvernoRequest) -> bool:
         """Is the request admitted before any policy sees it?"""
         groups = [str(g) for g in (request.user_info or {}).get("groups") or []]

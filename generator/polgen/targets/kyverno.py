@@ -38,6 +38,7 @@ from polgen.checks import CONTAINER_TYPES, Check, resolve
 from polgen.errors import PolgenError
 from polgen.imageref import DOCKER_HUB, allowed_prefixes
 from polgen.plan import Binding, ClusterPlan
+from polgen.resources import templates_dir
 from polgen.targets.base import Document, Support, render_document
 
 FAILURE_ACTIONS: dict[str, str] = {"enforce": "Enforce", "warn": "Audit", "audit": "Audit"}
@@ -51,23 +52,6 @@ CONTAINER_LABELS: dict[str, str] = {
     "initContainers": "initContainer",
     "ephemeralContainers": "ephemeralContainer",
 }
-TEMPLATED_KINDS: tuple[str, ...] = (
-    "pod-field",
-    "container-field",
-    "pod-and-container-field",
-    "container-list-subset",
-    "container-list-contains",
-    "container-list-range",
-    "pod-list-field",
-    "pod-list-keys",
-    "pod-annotation",
-    "pod-labels",
-    "image-repository",
-    "image-tag",
-    "image-digest",
-    "namespace",
-    "service-field",
-)
 """Check kinds with a template in templates/kyverno/checks/."""
 
 VALUE_FIELDS: tuple[str, ...] = ("allowed", "forbidden", "values", "keys", "repos", "min", "max")
@@ -180,7 +164,7 @@ def exemption_pattern(patterns: tuple[str, ...]) -> str | None:
 
 def unsupported(check: Check) -> str | None:
     """Why the templates cannot express a check, or None when they can."""
-    if check.kind not in TEMPLATED_KINDS:
+    if not (templates_dir() / "kyverno" / "checks" / f"{check.kind}.yaml.j2").is_file():
         return f"no Kyverno template for check kind {check.kind!r}"
     if getattr(check, "containerTypes", None) == []:
         return f"{check.kind}: an empty containerTypes selects no container"
