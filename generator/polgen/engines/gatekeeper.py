@@ -28,7 +28,7 @@ from polgen.engines.gatekeeper_cel import CompiledCel, compile_native_validation
 from polgen.engines.gatekeeper_constraint import Constraint, parse_constraint
 from polgen.engines.gatekeeper_expansion import ExpansionTemplate, expand, parse_expansion
 from polgen.engines.gatekeeper_match import MatchError, Source, is_namespace, matches
-from polgen.engines.gatekeeper_rego import CompiledTemplate, compile_template
+from polgen.engines.gatekeeper_rego import CompiledTemplate, PendingTemplate, compile_template
 from polgen.engines.gatekeeper_rego_process import WorkerError, worker
 from polgen.engines.gatekeeper_rego_v0 import as_v1
 from polgen.engines.gatekeeper_template import TemplateCode, parse_template
@@ -254,9 +254,13 @@ class GatekeeperEngine:
                 expansions.append(parse_expansion(source, document))
         _check_unique(constraints, expansions)
         constraints.sort(key=lambda c: (c.name, c.kind))
-        templates = {
+        started = {
             kind: self._compile(code, [c.parameters for c in constraints if c.kind == kind])
             for kind, code in sorted(codes.items())
+        }
+        templates = {
+            kind: found.result() if isinstance(found, PendingTemplate) else found
+            for kind, found in started.items()
         }
         for constraint in constraints:
             if constraint.kind not in templates:
@@ -264,8 +268,9 @@ class GatekeeperEngine:
                                   f"ConstraintTemplate defines kind {constraint.kind}")
         return GatekeeperPolicySet(templates, constraints, sorted(expansions, key=lambda e: e.name))
 
-    def _compile(self, code: TemplateCode, parameters: list[Json]) -> Compiled:
-        """The template's code this engine runs, compiled (see the module docstring)."""
+    def _compile(self, code: TemplateCode, parameters: list[Json]) -> CompiledCel | PendingTemplate:
+        """The template's code this engine runs, compiled or being compiled (see the module
+        docstring)."""
         if code.cel is not None and self.native_validation:
             return compile_native_validation(code.source, code.kind, code.cel)
         if code.rego is None:

@@ -15,7 +15,8 @@ is one bundle entry point, all in one round trip.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from polgen.engines.base import EngineError
@@ -37,31 +38,26 @@ TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|\"|`|[{}\[\]()]|:=|[^\s\w]")
 _BODY_KEYWORDS = frozenset({"if", "else", "contains", "some", "every", "not", "in", "with", "as"})
 
 
+_MASKED = re.compile(r'#[^\n]*|"(?P<quoted>(?:[^"\\]|\\.?)*)(?P<quote>"?)'
+                     r"|`(?P<raw>[^`]*)(?P<backtick>`?)", re.DOTALL)
+
+
+def _blank(found: re.Match[str]) -> str:
+    text = found.group(0)
+    if text[0] == "#":
+        return " " * len(text)
+    body = found.group("quoted") if text[0] == '"' else found.group("raw")
+    closing = found.group("quote") or found.group("backtick") or ""
+    return text[0] + re.sub(r"[^\n]", " ", body) + closing
+
+
+@lru_cache(maxsize=512)
 def mask(source: str) -> str:
     """The source with comments and string contents blanked, offsets and newlines unchanged.
 
     Structural checks then never mistake `data.x` or `{` inside a string or comment for code.
     """
-    out: list[str] = []
-    index, length = 0, len(source)
-    while index < length:
-        char = source[index]
-        if char == "#":
-            end = source.find("\n", index)
-            end = length if end < 0 else end
-            out.append(" " * (end - index))
-            index = end
-        elif char in "\"`":
-            end = index + 1
-            while end < length and source[end] != char:
-                end += 2 if char == '"' and source[end] == "\\" else 1
-            body = source[index + 1 : min(end, length)]
-            out.append(char + re.sub(r"[^\n]", " ", body) + (char if end < length else ""))
-            index = end + 1
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)[:length]
+    return _MASKED.sub(_blank, source)
 
 
 def line_of(text: str, offset: int) -> int:
@@ -107,6 +103,7 @@ def _check_data_refs(masked: str) -> None:
                            "data.lib.* (and data.inventory)")
 
 
+@lru_cache(maxsize=512)
 def body_without_if(masked: str) -> int | None:
     """The offset of the first rule body not opened by `if` (v0 syntax that OPA v1 refuses and
     rego-cpp misreads), or None. `masked` is the module after `mask`."""
@@ -211,10 +208,30 @@ class CompiledTemplate:
         return list(result) if isinstance(result, list) else list(result or ())
 
 
+@dataclass(frozen=True)
+class PendingTemplate:
+    """A template whose bundle the Rego workers are compiling."""
+
+    kind: str
+    source: str
+    bundle: int
+    modules: dict[str, str] = field(compare=False)
+
+    def result(self) -> CompiledTemplate:
+        """The compiled template, once the worker has it; EngineError if the Rego is refused."""
+        try:
+            worker().built(self.bundle)
+        except WorkerError as exc:
+            raise EngineError(self.source, f"{self.kind}: Rego does not compile: "
+                              f"{_rego_problem(str(exc), self.modules)}") from exc
+        return CompiledTemplate(self.kind, self.source, self.bundle)
+
+
 def compile_template(
     kind: str, source: str, rego: str, libs: list[str], parameters: list[dict[str, Any]]
-) -> CompiledTemplate:
-    """Check and compile a template's Rego (v1) with one hook entry point per Constraint."""
+) -> PendingTemplate:
+    """Check a template's Rego (v1) and start compiling it with one hook entry point per
+    Constraint; `result()` gives the compiled template."""
     modules = {f"{source}#rego": template_module(source, rego)}
     for number, lib in enumerate(libs):
         modules[f"{source}#libs[{number}]"] = lib_module(source, f"libs[{number}]", lib)
@@ -233,4 +250,4 @@ def compile_template(
     except WorkerError as exc:
         raise EngineError(source, f"{kind}: Rego does not compile: "
                           f"{_rego_problem(str(exc), modules)}") from exc
-    return CompiledTemplate(kind, source, bundle)
+    return PendingTemplate(kind, source, bundle, modules)

@@ -1,9 +1,10 @@
 """The engine's handle on the Rego worker processes (`gatekeeper_rego_worker`, see why there).
 
 One pool of workers, one per usable CPU (at most four), serves the whole Python process: started
-on the first template compiled, stopped when their requests channels close (at exit). Every worker
-compiles every bundle; a review's queries are dealt round-robin to the workers, which evaluate
-them side by side, and the answers are put back in query order.
+on the first template compiled, stopped when their requests channels close (at exit). Bundles are
+dealt to the workers in turn and compiled without waiting (a template's compile error is read
+when the engine asks for it); a review's queries go to the workers holding their bundles, which
+evaluate them side by side, and the answers are put back in query order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,37 +69,67 @@ class RegoProcess:
 
 
 class RegoPool:
-    """Workers holding the same bundles, sharing each review's queries."""
+    """Workers sharing the bundles: each bundle is compiled by one worker, in turn, so the
+    workers compile side by side (and while the engine renders the next template), and each
+    review's queries go to the workers holding their bundles."""
 
     def __init__(self, size: int) -> None:
         self._workers = [RegoProcess() for _ in range(size)]
-
-    def _gather(self, workers: list[RegoProcess]) -> list[dict[str, Any]]:
-        # Every sent request is answered before any error is raised, so the channels stay in step.
-        answers = [worker.receive() for worker in workers]
-        for answer in answers:
-            if "error" in answer:
-                raise WorkerError(str(answer["error"]))
-        return answers
+        self._owner: list[int] = []  # pool bundle id -> index of the worker that holds it
+        self._local: dict[int, int] = {}  # pool bundle id -> the worker's own id for it
+        self._failed: dict[int, str] = {}  # pool bundle id -> rego-cpp's refusal
+        self._pending: list[deque[int]] = [deque() for _ in self._workers]
 
     def build(self, modules: dict[str, str], entrypoints: list[str]) -> int:
-        """Compile the modules into a bundle with these entry points; its id in the workers."""
+        """Start compiling the modules into a bundle with these entry points; its id. `built`
+        tells whether it compiled."""
+        bundle = len(self._owner)
+        owner = bundle % len(self._workers)
+        self._owner.append(owner)
         request = {"op": "build", "modules": list(modules.items()), "entrypoints": entrypoints}
-        for worker in self._workers:
-            worker.send(request)
-        ids = {int(answer["id"]) for answer in self._gather(self._workers)}
-        if len(ids) != 1:
-            raise WorkerError(f"the Rego workers disagree on bundle ids {sorted(ids)}")
-        return ids.pop()
+        self._workers[owner].send(request)
+        self._pending[owner].append(bundle)
+        return bundle
+
+    def built(self, bundle: int) -> None:
+        """Wait for the bundle; WorkerError with rego-cpp's error text if it did not compile."""
+        owner = self._owner[bundle]
+        while bundle in self._pending[owner]:
+            self._settle(owner)
+        if bundle in self._failed:
+            raise WorkerError(self._failed[bundle])
+
+    def _settle(self, owner: int) -> None:
+        answer = self._workers[owner].receive()
+        bundle = self._pending[owner].popleft()
+        if "error" in answer:
+            self._failed[bundle] = str(answer["error"])
+        else:
+            self._local[bundle] = int(answer["id"])
 
     def review(self, term: str, queries: list[tuple[int, str]]) -> list[list[Any]]:
         """Set `term` as input, then run each (bundle, entry point): one answer each, in order."""
-        busy = self._workers[: len(queries)]
-        for offset, worker in enumerate(busy):
-            worker.send({"op": "review", "input": term, "queries": queries[offset :: len(busy)]})
+        positions: dict[int, list[int]] = {}
+        for position, (bundle, _) in enumerate(queries):
+            self.built(bundle)
+            positions.setdefault(self._owner[bundle], []).append(position)
+        for owner, mine in positions.items():
+            while self._pending[owner]:  # the channel answers in order: builds first
+                self._settle(owner)
+            local = [(self._local[queries[p][0]], queries[p][1]) for p in mine]
+            self._workers[owner].send({"op": "review", "input": term, "queries": local})
         answers: list[list[Any]] = [[] for _ in queries]
-        for offset, answer in enumerate(self._gather(busy)):
-            answers[offset :: len(busy)] = answer["outputs"]
+        failure = None
+        # Every sent request is answered before any error is raised, so the channels stay in step.
+        for owner, mine in positions.items():
+            answer = self._workers[owner].receive()
+            if "error" in answer:
+                failure = failure or str(answer["error"])
+                continue
+            for position, output in zip(mine, answer["outputs"], strict=True):
+                answers[position] = output
+        if failure is not None:
+            raise WorkerError(failure)
         return answers
 
 
