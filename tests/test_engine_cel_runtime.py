@@ -10,12 +10,14 @@ import pytest
 import yaml
 
 from polgen.admission import request_for
+from polgen.engines import cel_runtime
 from polgen.engines.base import EngineError
 from polgen.engines.cel_runtime import (
     ADMISSION_VARIABLES,
     CelCompileError,
     CelEvaluationError,
     CelPolicyExpressions,
+    CelProgram,
     PreparedActivation,
     admission_activation,
     compile_expression,
@@ -168,3 +170,133 @@ def test_prepared_activation_gives_the_same_results_and_falls_back_for_other_nam
     assert narrower.evaluate_prepared(prepared) == 3
     with pytest.raises(CelEvaluationError):
         compile_expression("object.spec.nope", ["object", "names"]).evaluate_prepared(prepared)
+
+
+VARIABLE_CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "variables.yaml").read_text())
+
+
+def _privileged_pod_data() -> dict[str, Any]:
+    pod = yaml.safe_load((DATA / "resources" / "pod-privileged.yaml").read_text())
+    return admission_activation(request_for(pod, default_namespace="default"), None)
+
+
+@pytest.mark.parametrize("hot", [False, True], ids=["bound", "substituted"])
+@pytest.mark.parametrize("case", VARIABLE_CASES, ids=[c["name"] for c in VARIABLE_CASES])
+def test_policy_variables_behave_like_the_api_servers_lazy_variables(
+    case: dict[str, Any], hot: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Variable values bound (the first runs of a program) or their text substituted (a program
+    run often) give the same results."""
+    if hot:
+        monkeypatch.setattr(cel_runtime, "_HOT_RUNS", 0)
+    spec = {"variables": case["variables"],
+            "validations": [{"expression": v["expression"]} for v in case.get("validations", [])]}
+    if "compileError" in case:
+        with pytest.raises(CelCompileError) as raised:
+            _expressions(spec)
+        assert case["compileError"] in raised.value.reason
+        return
+    validations = _expressions(spec).validations
+    values = _privileged_pod_data()
+    shared = PreparedActivation(ADMISSION_VARIABLES, values)  # one request: variables memoized
+    for validation, want in zip(validations, case["validations"], strict=True):
+        for data in (shared, values):  # and a plain mapping: evaluated afresh
+            if "errorOf" in want:
+                with pytest.raises(CelEvaluationError) as own:
+                    compile_expression(want["errorOf"], ADMISSION_VARIABLES).evaluate_prepared(data)
+                with pytest.raises(CelEvaluationError) as failed:
+                    validation.program.evaluate_prepared(data)
+                assert failed.value.reason == own.value.reason, want["expression"]
+            else:
+                assert validation.program.evaluate_prepared(data) == want["value"], want
+
+
+def _record_evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The expressions the runtime evaluates, in order."""
+    evaluated: list[str] = []
+    for method in ("run", "run_native"):
+        original = getattr(CelProgram, method)
+
+        def recording(self: CelProgram, data: Any, original: Any = original) -> Any:
+            evaluated.append(self.expression)
+            return original(self, data)
+
+        monkeypatch.setattr(CelProgram, method, recording)
+    return evaluated
+
+
+LAZY_SPEC = {
+    "variables": [
+        {"name": "name", "expression": "object.metadata.name"},
+        {"name": "unread", "expression": "object.metadata.uid"},
+        {"name": "labelled", "expression": "variables.name + '/' + object.metadata.labels.app"},
+    ],
+    "validations": [
+        {"expression": "variables.labelled.size() > variables.name.size()"},
+        {"expression": "variables.name != '' && variables.labelled != ''"},
+    ],
+}
+
+
+def test_variables_are_evaluated_once_per_request_in_declaration_order_when_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = _expressions(LAZY_SPEC).validations
+    evaluated = _record_evaluations(monkeypatch)
+    data = PreparedActivation(ADMISSION_VARIABLES, _privileged_pod_data())
+    assert first.program.evaluate_prepared(data) is True
+    assert second.program.evaluate_prepared(data) is True
+    name, _, labelled = (v["expression"] for v in LAZY_SPEC["variables"])
+    assert evaluated == [name, labelled, first.expression, second.expression]
+
+
+def test_equal_variables_of_different_policies_are_evaluated_once_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policies = [_expressions(LAZY_SPEC), _expressions(LAZY_SPEC)]
+    evaluated = _record_evaluations(monkeypatch)
+    data = PreparedActivation(ADMISSION_VARIABLES, _privileged_pod_data())
+    assert all(v.program.evaluate_prepared(data) for p in policies for v in p.validations)
+    assert evaluated.count(LAZY_SPEC["variables"][0]["expression"]) == 1
+    assert evaluated.count(LAZY_SPEC["validations"][0]["expression"]) == 2
+
+
+def test_each_expression_is_compiled_once_whatever_the_policy() -> None:
+    first, second = _expressions(LAZY_SPEC), _expressions(LAZY_SPEC)
+    assert first.validations[0].program.program is second.validations[0].program.program
+
+
+def test_a_policy_never_reads_another_policys_variable_of_the_same_name() -> None:
+    """Policies evaluated for one request share values of equal definitions, never names."""
+    def spec(x: str) -> dict[str, Any]:
+        return {"variables": [{"name": "y", "expression": "object.metadata.name"},
+                              {"name": "x", "expression": x}],
+                "validations": [{"expression": "variables.y != '' && variables.x == 'a'"},
+                                {"expression": "variables.y != '' && variables.x.size() == 1"}]}
+
+    other, failing = _expressions(spec("'a'")), _expressions(spec("object.spec.nodeName"))
+    data = PreparedActivation(ADMISSION_VARIABLES, _privileged_pod_data())
+    assert [v.program.evaluate_prepared(data) for v in other.validations] == [True, True]
+    for validation in failing.validations:
+        with pytest.raises(CelEvaluationError, match="nodeName"):
+            validation.program.evaluate_prepared(data)
+
+
+def test_a_program_run_often_alone_gets_its_variables_substituted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A policy evaluated first for a request shares no values: once it has run often its
+    programs are compiled with the variables' text substituted. Later policies keep binding."""
+    monkeypatch.setattr(cel_runtime, "_HOT_RUNS", 1)
+    alone, shared = _expressions(LAZY_SPEC), _expressions(LAZY_SPEC)
+    evaluated = _record_evaluations(monkeypatch)
+    for _ in range(3):
+        data = PreparedActivation(ADMISSION_VARIABLES, _privileged_pod_data())
+        for policy in (alone, shared):
+            assert all(v.program.evaluate_prepared(data) for v in policy.validations)
+    name, _, labelled = (v["expression"] for v in LAZY_SPEC["variables"])
+    first, second = (v["expression"] for v in LAZY_SPEC["validations"])
+    assert evaluated[:6] == [name, labelled, first, second, first, second]
+    substituted = evaluated[6:8]
+    assert all("variables." not in text and "object.metadata.name" in text for text in substituted)
+    assert evaluated[6:] == [*substituted, name, labelled, first, second] * 2

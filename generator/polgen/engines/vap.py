@@ -253,6 +253,9 @@ class VapPolicySet:
     ) -> list[Violation]:
         """Violations of every bound policy that matches the request."""
         violations: list[Violation] = []
+        # One activation per param object, shared by the policies: the request is converted to
+        # CEL once, and equal variables of different policies are evaluated once.
+        activations: dict[int, PreparedActivation] = {}
         for binding in self._bindings:
             policy = self._policies.get(binding.policy)
             if policy is None or not resources_match(
@@ -261,11 +264,12 @@ class VapPolicySet:
                 continue
             if not resources_match(binding.spec.get("matchResources"), request, namespace, False):
                 continue
-            violations.extend(self._evaluate(policy, binding, request, namespace))
+            violations.extend(self._evaluate(policy, binding, request, namespace, activations))
         return violations
 
     def _evaluate(self, policy: _Policy, binding: _Binding, request: AdmissionRequest,
-                  namespace: dict[str, Any] | None) -> list[Violation]:
+                  namespace: dict[str, Any] | None,
+                  activations: dict[int, PreparedActivation]) -> list[Violation]:
         namespace_obj = namespace_object(request, namespace) if request.namespace else None
         try:
             param_sets = self._params_for(policy, binding, request)
@@ -276,9 +280,11 @@ class VapPolicySet:
             return [Violation(policy.name, message, "deny")]
         violations: list[Violation] = []
         for params in param_sets:
-            data = PreparedActivation(
-                ADMISSION_VARIABLES, admission_activation(request, namespace_obj, params)
-            )
+            data = activations.get(id(params))
+            if data is None:
+                data = activations[id(params)] = PreparedActivation(
+                    ADMISSION_VARIABLES, admission_activation(request, namespace_obj, params)
+                )
             for message in validation_failures(policy.expressions, data, policy.fail_on_error):
                 violations.extend(Violation(policy.name, message, a) for a in binding.actions)
         return violations
