@@ -12,6 +12,8 @@ import yaml
 
 from polgen.errors import PolgenError
 from polgen.rendering import (
+    CACHE_VARIABLE,
+    bytecode_cache,
     environment,
     kyverno_escape,
     render,
@@ -67,3 +69,59 @@ def test_values_are_not_template_code(tmp_path: Path) -> None:
         text = environment(tmp_path).get_template("t.j2").render(v=value)
         assert yaml.safe_load(text) == {"value": value}
         assert json.loads(text.removeprefix("value: ")) == value
+
+
+def _fresh_render(root: Path, name: str, **context: object) -> str:
+    """Render in a new environment, as a new polgen process would."""
+    environment.cache_clear()
+    try:
+        return environment(root).get_template(name).render(**context)
+    finally:
+        environment.cache_clear()
+
+
+def test_compiled_templates_are_reused_between_runs_and_never_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_VARIABLE, str(cache))
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "t.j2").write_text("first: {{ v | json }}\n")
+    cold = _fresh_render(templates, "t.j2", v="x")
+    assert list(cache.iterdir()), "the compiled template is kept"
+    assert _fresh_render(templates, "t.j2", v="x") == cold == 'first: "x"\n'
+    (templates / "t.j2").write_text("second: {{ v | json }}\n")
+    assert _fresh_render(templates, "t.j2", v="x") == 'second: "x"\n'
+
+
+def test_the_real_templates_render_the_same_from_a_warm_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polgen.pipeline import load_inputs
+    from polgen.targets import TARGETS
+
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
+    plans = load_inputs().plans
+
+    def rendered() -> list[tuple[str, str]]:
+        environment.cache_clear()
+        return [(doc.file, json.dumps(doc.body)) for plan in plans for name in plan.targets
+                for doc in TARGETS[name].render(plan)]
+
+    cold = rendered()
+    assert rendered() == cold
+    environment.cache_clear()
+
+
+def test_the_cache_can_be_turned_off_and_a_bad_folder_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CACHE_VARIABLE, "")
+    assert bytecode_cache() is None
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(CACHE_VARIABLE, str(blocker / "cache"))
+    assert bytecode_cache() is None
+    monkeypatch.delenv(CACHE_VARIABLE)
+    assert isinstance(bytecode_cache(), jinja2.FileSystemBytecodeCache)
