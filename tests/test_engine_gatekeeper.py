@@ -148,6 +148,21 @@ def test_parameters_are_data_never_code() -> None:
     assert [v.message for v in violations] == [f"missing label <{hostile}> on CREATE"]
 
 
+def test_each_constraint_sees_gatekeepers_input_and_only_its_parameters() -> None:
+    policies = load("templates/input-keys.yaml")
+    violations = policies.review(request_for(obj("pod.yaml"), default_namespace="team-a"))
+    assert sorted((v.policy, v.message) for v in violations) == [
+        ("first", "parameters,review,n=1"),
+        ("second", "parameters,review,n=2"),
+    ]
+
+
+def test_equal_templates_of_several_clusters_compile_once() -> None:
+    first, second = load(PRIVILEGED, REQUIRED_LABEL, CONSTRAINTS), load(PRIVILEGED)
+    kind = next(iter(second.templates))
+    assert first.templates[kind] == second.templates[kind]
+
+
 def test_yaml_timestamps_do_not_break_the_review() -> None:
     policies = load(PRIVILEGED, REQUIRED_LABEL, CONSTRAINTS)
     pod = obj("pod.yaml")

@@ -9,9 +9,10 @@ Rego runs (v1, or v0 written in v1's form: `gatekeeper_rego_v0`). With native va
 CEL-only template is refused, as Gatekeeper cannot run it either. Code the chosen engine does not
 run is not checked, as in Gatekeeper.
 
-Each Rego template compiles once into a rego-cpp bundle, held by the Rego worker process
-(`gatekeeper_rego_worker` says why); a request's review is set as input once per reviewed object
-and each matched Constraint is one bundle entry point, all sent in one round trip. The webhook only
+Each Rego template compiles once into a rego-cpp bundle, held by a Rego worker process
+(`gatekeeper_rego_worker` says why); a request's review is set as input once per reviewed object,
+with the parameters of the matched Constraints, and each matched template is one query, all sent
+in one round trip (`gatekeeper_rego`). The webhook only
 sees CREATE and UPDATE (its default rules), so DELETE and CONNECT produce no violations.
 """
 
@@ -113,12 +114,6 @@ class GatekeeperPolicySet:
         self.templates = templates
         self.constraints = constraints
         self.expansions = expansions
-        # Entry point i of a template's bundle is its i-th Constraint in this (load) order.
-        self._entry: dict[int, int] = {}
-        counters: dict[str, int] = {}
-        for constraint in constraints:
-            self._entry[id(constraint)] = counters.get(constraint.kind, 0)
-            counters[constraint.kind] = self._entry[id(constraint)] + 1
 
     def _subjects(
         self, request: AdmissionRequest, namespace: Json | None
@@ -172,27 +167,36 @@ class GatekeeperPolicySet:
                 if isinstance(template, CompiledCel):
                     messages = template.violations(subject.review, constraint.document, namespace)
                 else:
-                    messages = _messages(template.violations(answers.pop(0)))
+                    messages = _messages(answers[constraint.kind].pop(0))
                 violations.extend(self._violations(constraint, subject, messages))
         return violations
 
-    def _rego_answers(self, subject: _Subject, matched: list[Constraint]) -> list[list[Any]]:
-        """The worker's answers for the matched Rego Constraints, in order, in one round trip."""
-        queries = []
+    def _rego_answers(self, subject: _Subject, matched: list[Constraint]
+                      ) -> dict[str, list[list[Any]]]:
+        """Per Rego template kind, the results of its matched Constraints in order, from one
+        round trip: one query per template, each Constraint's parameters listed in the input."""
+        listed: dict[str, list[Json]] = {}
+        compiled: dict[str, CompiledTemplate] = {}
         for constraint in matched:
             template = self.templates[constraint.kind]
             if isinstance(template, CompiledTemplate):
-                queries.append(template.query(self._entry[id(constraint)]))
-        if not queries:
-            return []
+                compiled[constraint.kind] = template
+                listed.setdefault(constraint.kind, []).append(constraint.parameters)
+        if not compiled:
+            return {}
         # regopy's set_input(dict) loses the escaping of quotes and backslashes in strings, and
         # rego-cpp compares strings as spelled (\u00fc is not ü): give it a JSON term written as
         # a module would spell it.
-        term = json.dumps({"review": subject.review}, ensure_ascii=False, default=_as_json)
+        term = json.dumps({"review": subject.review, "parameters": listed}, ensure_ascii=False,
+                          default=_as_json)
         try:
-            return worker().review(term, queries)
+            answers = worker().review(term, [t.query() for t in compiled.values()])
         except WorkerError as exc:
             raise EngineError(matched[0].source, f"rego-cpp failed evaluating: {exc}") from exc
+        return {
+            kind: template.violations(answer, len(listed[kind]))
+            for (kind, template), answer in zip(compiled.items(), answers, strict=True)
+        }
 
     @staticmethod
     def _violations(
@@ -254,10 +258,7 @@ class GatekeeperEngine:
                 expansions.append(parse_expansion(source, document))
         _check_unique(constraints, expansions)
         constraints.sort(key=lambda c: (c.name, c.kind))
-        started = {
-            kind: self._compile(code, [c.parameters for c in constraints if c.kind == kind])
-            for kind, code in sorted(codes.items())
-        }
+        started = {kind: self._compile(code) for kind, code in sorted(codes.items())}
         templates = {
             kind: found.result() if isinstance(found, PendingTemplate) else found
             for kind, found in started.items()
@@ -268,7 +269,7 @@ class GatekeeperEngine:
                                   f"ConstraintTemplate defines kind {constraint.kind}")
         return GatekeeperPolicySet(templates, constraints, sorted(expansions, key=lambda e: e.name))
 
-    def _compile(self, code: TemplateCode, parameters: list[Json]) -> CompiledCel | PendingTemplate:
+    def _compile(self, code: TemplateCode) -> CompiledCel | PendingTemplate:
         """The template's code this engine runs, compiled or being compiled (see the module
         docstring)."""
         if code.cel is not None and self.native_validation:
@@ -282,7 +283,7 @@ class GatekeeperEngine:
             rego = as_v1(code.source, code.kind, code.rego.field, "rego", rego)
             libs = [as_v1(code.source, code.kind, code.rego.field, f"libs[{index}]", lib)
                     for index, lib in enumerate(libs)]
-        return compile_template(code.kind, code.source, rego, libs, parameters)
+        return compile_template(code.kind, code.source, rego, libs)
 
 
 def _check_unique(constraints: list[Constraint], expansions: list[ExpansionTemplate]) -> None:

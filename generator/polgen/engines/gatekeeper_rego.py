@@ -5,11 +5,14 @@ Gatekeeper rewrites a template's package to `data.template`, keeps its libraries
 requires a `violation` rule. For each matched Constraint it evaluates
 `data.template.violation[r]` with `input.parameters` set to the Constraint's `spec.parameters`.
 
-rego-cpp cannot take `with input as <variable>` (it fails or crashes), so the parameters of each
-Constraint enter a generated hook rule as a JSON literal (`rendering.to_json`, the same serialiser
-the targets use for values in Rego). Bundles live in the Rego worker process
-(`gatekeeper_rego_worker`); a request's review is set as input once and every matched Constraint
-is one bundle entry point, all in one round trip.
+rego-cpp cannot take `with input as <variable>` (it fails or crashes), but it can replace
+`input.parameters`. So one review's input is `{"review": ..., "parameters": {<template kind>:
+[parameters of each matched Constraint]}}`, set once, and a generated hook rule per template
+evaluates `violation` once per listed parameters object, `with input.parameters as` it: the
+template itself sees exactly Gatekeeper's input. The bundle therefore depends only on the
+template's code, so equal templates of several clusters compile once. Bundles live in the Rego
+worker processes (`gatekeeper_rego_worker`); a review is one query per matched template, all in
+one round trip.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from polgen.rendering import to_json
 
 TEMPLATE_PACKAGE = "template"
 HOOK_PACKAGE = "polgen_gatekeeper_hook"
+HOOK_RULE = "results"
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PACKAGE = re.compile(r"^[ \t]*package[ \t]+(\S+)", re.MULTILINE)
@@ -183,29 +187,30 @@ def _rego_problem(text: str, modules: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class CompiledTemplate:
-    """One ConstraintTemplate's bundle in the Rego worker: entry point `c<i>` evaluates the i-th
-    Constraint."""
+    """One ConstraintTemplate's bundle in the Rego workers; its hook entry point evaluates the
+    template for every parameters object the input lists under the template's kind."""
 
     kind: str
     source: str
     bundle: int
 
-    def query(self, index: int) -> tuple[int, str]:
-        """The worker query of Constraint `index`."""
-        return self.bundle, f"{HOOK_PACKAGE}/c{index}"
+    def query(self) -> tuple[int, str]:
+        """The worker query of the hook."""
+        return self.bundle, f"{HOOK_PACKAGE}/{HOOK_RULE}"
 
-    def violations(self, answer: list[Any]) -> list[Any]:
-        """Every result of `violation` in the worker's answer to `query`."""
+    def violations(self, answer: list[Any], count: int) -> list[list[Any]]:
+        """Every result of `violation` for each of the `count` parameters objects, in order, from
+        the worker's answer to `query`."""
         status, value = answer
         if status == "invalid":  # regopy parses the output as JSON; an error term is not JSON
             raise EngineError(self.source, f"rego-cpp failed evaluating {self.kind}: {value}")
         if status != "ok":
             raise EngineError(self.source, f"rego-cpp failed evaluating {self.kind} (a built-in "
                               "raised an error or is not implemented by rego-cpp)")
-        if not value:
-            return []
-        result = value[0]
-        return list(result) if isinstance(result, list) else list(result or ())
+        results: list[list[Any]] = [[] for _ in range(count)]
+        for index, found in (value[0] if value else []):
+            results[index] = list(found) if isinstance(found, list) else list(found or ())
+        return results
 
 
 @dataclass(frozen=True)
@@ -227,24 +232,23 @@ class PendingTemplate:
         return CompiledTemplate(self.kind, self.source, self.bundle)
 
 
-def compile_template(
-    kind: str, source: str, rego: str, libs: list[str], parameters: list[dict[str, Any]]
-) -> PendingTemplate:
-    """Check a template's Rego (v1) and start compiling it with one hook entry point per
-    Constraint; `result()` gives the compiled template."""
-    modules = {f"{source}#rego": template_module(source, rego)}
+def compile_template(kind: str, source: str, rego: str, libs: list[str]) -> PendingTemplate:
+    """Check a template's Rego (v1) and start compiling it with its hook; `result()` gives the
+    compiled template."""
+    modules = {"rego": template_module(source, rego)}
     for number, lib in enumerate(libs):
-        modules[f"{source}#libs[{number}]"] = lib_module(source, f"libs[{number}]", lib)
-    hook = [f"package {HOOK_PACKAGE}", ""]
-    for index, params in enumerate(parameters):
-        literal = to_json(params)
-        hook.append(
-            f"c{index} := result if {{ result := {{r | data.{TEMPLATE_PACKAGE}.violation[r]}} "
-            f"with input.parameters as {literal} }}"
-        )
-    modules[f"{source}#hook"] = "\n".join(hook) + "\n"
-    entrypoints = [f"{TEMPLATE_PACKAGE}/violation"]
-    entrypoints += [f"{HOOK_PACKAGE}/c{index}" for index in range(len(parameters))]
+        modules[f"libs[{number}]"] = lib_module(source, f"libs[{number}]", lib)
+    modules["hook"] = (
+        f"package {HOOK_PACKAGE}\n\n"
+        f"{HOOK_RULE} := [[index, result] |\n"
+        f"  listed := input.parameters[{to_json(kind)}]\n"
+        "  some index\n"  # rego-cpp refuses `some index, parameters in listed`
+        "  parameters := listed[index]\n"
+        f"  result := {{r | data.{TEMPLATE_PACKAGE}.violation[r]}} "
+        "with input.parameters as parameters\n"
+        "]\n"
+    )
+    entrypoints = [f"{TEMPLATE_PACKAGE}/violation", f"{HOOK_PACKAGE}/{HOOK_RULE}"]
     try:
         bundle = worker().build(modules, entrypoints)
     except WorkerError as exc:

@@ -79,14 +79,18 @@ class RegoPool:
         self._local: dict[int, int] = {}  # pool bundle id -> the worker's own id for it
         self._failed: dict[int, str] = {}  # pool bundle id -> rego-cpp's refusal
         self._pending: list[deque[int]] = [deque() for _ in self._workers]
+        self._known: dict[str, int] = {}  # request text -> pool bundle id: equal bundles once
 
     def build(self, modules: dict[str, str], entrypoints: list[str]) -> int:
         """Start compiling the modules into a bundle with these entry points; its id. `built`
-        tells whether it compiled."""
-        bundle = len(self._owner)
+        tells whether it compiled. Equal modules and entry points give the same bundle."""
+        request = {"op": "build", "modules": sorted(modules.items()), "entrypoints": entrypoints}
+        key = json.dumps(request)
+        if key in self._known:
+            return self._known[key]
+        bundle = self._known[key] = len(self._owner)
         owner = bundle % len(self._workers)
         self._owner.append(owner)
-        request = {"op": "build", "modules": list(modules.items()), "entrypoints": entrypoints}
         self._workers[owner].send(request)
         self._pending[owner].append(bundle)
         return bundle
