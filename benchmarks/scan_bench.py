@@ -125,7 +125,7 @@ def startup(folder: Path, arguments: tuple[str, ...], runs: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 5000])
     parser.add_argument("--targets", nargs="+", default=[*TARGETS, "all"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
