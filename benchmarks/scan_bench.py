@@ -76,12 +76,10 @@ import json, resource, sys, time
 from pathlib import Path
 start = time.perf_counter()
 from polgen.manifests import load_manifests
-from polgen.pipeline import load_inputs, select
+from polgen.pipeline import load_inputs, selected_plans
 from polgen.scan import fleet_sources, scan
 targets = tuple(sys.argv[2:])
-inputs = load_inputs()
-plans, selection = select(inputs.plans, (), targets, None)
-sources = fleet_sources(plans, selection.targets)
+sources = fleet_sources(selected_plans(load_inputs().plans, (), targets))
 manifests = load_manifests([Path(sys.argv[1])])
 ready = time.perf_counter()
 results = scan(manifests, sources)

@@ -409,7 +409,7 @@ def test_each_copy_judges_a_case_as_the_plan_judges_it_at_home(small_plan: Clust
             for d in share.documents
             if d.body["kind"] == "Namespace"
         ]
-        for result in scan(manifests, fleet_sources([plan], None)):
+        for result in scan(manifests, fleet_sources([plan])):
             if result.manifest.file != "namespace":
                 assert result_of(result.verdict) == home[(result.manifest.file, share.target)]
 

@@ -12,29 +12,24 @@ import click
 
 from polgen import __version__
 from polgen.catalog import load_catalog
-from polgen.cli_common import EXIT_CHECK_FAILED, reports_user_errors
+from polgen.cli_common import (
+    EXIT_CHECK_FAILED,
+    catalog_option,
+    cluster_option,
+    fleet_option,
+    kyverno_flavor_option,
+    reports_user_errors,
+    target_option,
+)
 from polgen.cli_harness import export_tests_command, test_command
 from polgen.docs_gen import docs_tree, stale_pages
 from polgen.manifests import load_manifests
 from polgen.output import write_tree
-from polgen.pipeline import check_out, load_inputs, render_out, select
+from polgen.pipeline import check_out, load_inputs, render_out, select, selected_plans
 from polgen.policy_list import bundle_table, policy_table
 from polgen.reports import FORMATS, render_report
 from polgen.resources import default_catalog_dir
 from polgen.targets import TARGETS
-
-catalog_option = click.option(
-    "--catalog",
-    "catalog_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Catalog folder (policies/<id>/policy.yaml). Default: the catalog shipped with polgen.",
-)
-fleet_option = click.option(
-    "--fleet",
-    "fleet_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Fleet file. Default: fleet.yaml in the catalog folder.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,16 +45,8 @@ def main() -> None:
 @main.command()
 @catalog_option
 @fleet_option
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    type=click.Choice([*TARGETS, "all"]),
-    help="Target to render (repeatable). Default: all targets each cluster selects.",
-)
-@click.option(
-    "--cluster", "clusters", multiple=True, help="Cluster to render (repeatable). Default: all."
-)
+@target_option("render")
+@cluster_option("render")
 @click.option(
     "--out",
     "out_dir",
@@ -68,12 +55,7 @@ def main() -> None:
     show_default=True,
     help="Output folder; written atomically as out/<cluster>/<target>/.",
 )
-@click.option(
-    "--kyverno-flavor",
-    type=click.Choice(["ClusterPolicy", "ValidatingPolicy"]),
-    help="Override every cluster's kyvernoFlavor (kyverno.io/v1 ClusterPolicy or"
-    " policies.kyverno.io/v1 ValidatingPolicy).",
-)
+@kyverno_flavor_option
 @click.option(
     "--gatekeeper-native-validation/--no-gatekeeper-native-validation",
     default=None,
@@ -202,14 +184,8 @@ def _parse_pss(value: str | None) -> tuple[str, str] | None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @catalog_option
 @fleet_option
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    type=click.Choice([*TARGETS, "all"]),
-    help="Target whose rendered policies to evaluate (repeatable). Default: all.",
-)
-@click.option("--cluster", "clusters", multiple=True, help="Cluster to evaluate (repeatable).")
+@target_option("evaluate")
+@cluster_option("evaluate")
 @click.option(
     "--policies",
     "policy_files",
@@ -229,11 +205,7 @@ def _parse_pss(value: str | None) -> tuple[str, str] | None:
     show_default=True,
     help="Operation for plain manifests (AdmissionReview documents carry their own).",
 )
-@click.option(
-    "--kyverno-flavor",
-    type=click.Choice(["ClusterPolicy", "ValidatingPolicy"]),
-    help="Override every cluster's kyvernoFlavor.",
-)
+@kyverno_flavor_option
 @click.option(
     "--format", "fmt", type=click.Choice(list(FORMATS)), default="text", show_default=True
 )
@@ -270,9 +242,7 @@ def scan_command(
         sources.append(pss_source(*level))
     if not sources:
         inputs = load_inputs(catalog_dir, fleet_file)
-        plans, selection = select(inputs.plans, clusters, targets, kyverno_flavor)
-        chosen = [p for p in plans if selection.clusters is None or p.name in selection.clusters]
-        sources = fleet_sources(chosen, selection.targets)
+        sources = fleet_sources(selected_plans(inputs.plans, clusters, targets, kyverno_flavor))
     results = scan(manifests, sources)
     click.echo(render_report(fmt, results), nl=False)
     if any(not result.verdict.allowed for result in results):

@@ -1,15 +1,18 @@
-"""What every `polgen` command shares: exit codes and the user-error handler."""
+"""What every `polgen` command shares: exit codes, the user-error handler and the options
+several commands take."""
 
 from __future__ import annotations
 
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
 
 from polgen.errors import PolgenError
+from polgen.targets import TARGETS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,3 +34,43 @@ def reports_user_errors(func: F) -> F:
             sys.exit(EXIT_BAD_INPUT)
 
     return cast(F, wrapper)
+
+
+catalog_option = click.option(
+    "--catalog",
+    "catalog_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Catalog folder (policies/<id>/policy.yaml). Default: the catalog shipped with polgen.",
+)
+fleet_option = click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Fleet file. Default: fleet.yaml in the catalog folder.",
+)
+
+
+def cluster_option(verb: str) -> Callable[[F], F]:
+    """--cluster NAME, repeatable; `verb` says what the command does with it."""
+    return click.option(
+        "--cluster", "clusters", multiple=True,
+        help=f"Cluster to {verb} (repeatable). Default: every cluster of the fleet.",
+    )
+
+
+def target_option(verb: str) -> Callable[[F], F]:
+    """--target T|all, repeatable; `verb` says what the command does with it."""
+    return click.option(
+        "--target", "targets", multiple=True, type=click.Choice([*TARGETS, "all"]),
+        help=f"Target to {verb} (repeatable). Default: all targets each cluster selects.",
+    )
+
+
+def kyverno_flavor_option(func: F) -> F:
+    """--kyverno-flavor, overriding every cluster's kyvernoFlavor."""
+    return click.option(
+        "--kyverno-flavor",
+        type=click.Choice(["ClusterPolicy", "ValidatingPolicy"]),
+        help="Override every cluster's kyvernoFlavor (kyverno.io/v1 ClusterPolicy or"
+        " policies.kyverno.io/v1 ValidatingPolicy).",
+    )(func)

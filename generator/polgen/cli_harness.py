@@ -6,7 +6,6 @@ first works. The engines (an optional install) are imported only when a command 
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import sys
 from pathlib import Path
@@ -14,12 +13,18 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
-from polgen.cli_common import EXIT_CHECK_FAILED, F, reports_user_errors
+from polgen.cli_common import (
+    EXIT_CHECK_FAILED,
+    F,
+    catalog_option,
+    cluster_option,
+    fleet_option,
+    reports_user_errors,
+    target_option,
+)
 from polgen.errors import PolgenError
-from polgen.pipeline import Inputs, load_inputs, select
-from polgen.plan import ClusterPlan
+from polgen.pipeline import Inputs, load_inputs, selected_plans
 from polgen.scenarios import ScenarioFile, load_scenarios
-from polgen.targets import TARGETS
 
 if TYPE_CHECKING:
     from polgen.harness import Runner
@@ -30,36 +35,13 @@ ENGINES = ("offline", "kind", "kubeconfig")
 
 def _inputs_options(func: F) -> F:
     """--catalog, --fleet, --cluster and --scenarios, shared by both commands."""
-    for option in reversed(
-        (
-            click.option(
-                "--catalog",
-                "catalog_dir",
-                type=click.Path(path_type=Path, file_okay=False),
-                help="Catalog folder. Default: the catalog shipped with polgen.",
-            ),
-            click.option(
-                "--fleet",
-                "fleet_file",
-                type=click.Path(path_type=Path, dir_okay=False),
-                help="Fleet file. Default: fleet.yaml in the catalog folder.",
-            ),
-            click.option(
-                "--cluster",
-                "clusters",
-                multiple=True,
-                help="Cluster (repeatable). Default: every cluster of the fleet.",
-            ),
-            click.option(
-                "--scenarios",
-                "scenarios_dir",
-                type=click.Path(path_type=Path, file_okay=False),
-                help="Scenario folder. Default: scenarios/ in the catalog folder.",
-            ),
-        )
-    ):
-        func = option(func)
-    return func
+    scenarios = click.option(
+        "--scenarios",
+        "scenarios_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Scenario folder. Default: scenarios/ in the catalog folder.",
+    )
+    return catalog_option(fleet_option(cluster_option("include")(scenarios(func))))
 
 
 def _scenarios(inputs: Inputs, folder: Path | None) -> list[ScenarioFile]:
@@ -68,20 +50,6 @@ def _scenarios(inputs: Inputs, folder: Path | None) -> list[ScenarioFile]:
     if folder is None and not default.is_dir():
         return []
     return load_scenarios(folder or default, inputs.catalog)
-
-
-def _plans(
-    inputs: Inputs, clusters: tuple[str, ...], targets: tuple[str, ...]
-) -> list[ClusterPlan]:
-    """The selected clusters, each narrowed to the selected targets."""
-    plans, selection = select(inputs.plans, clusters, targets, None)
-    return [
-        dataclasses.replace(
-            plan, targets=tuple(t for t in plan.targets if selection.owns(plan.name, t))
-        )
-        for plan in plans
-        if selection.clusters is None or plan.name in selection.clusters
-    ]
 
 
 def _cluster_runner(engine: str, kubeconfig: Path | None, context: str | None) -> Runner:
@@ -102,13 +70,7 @@ def _cluster_runner(engine: str, kubeconfig: Path | None, context: str | None) -
 
 @click.command(name="test")
 @_inputs_options
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    type=click.Choice([*TARGETS, "all"]),
-    help="Target to test (repeatable). Default: all targets of each cluster.",
-)
+@target_option("test")
 @click.option(
     "--engine",
     type=click.Choice(ENGINES),
@@ -156,7 +118,7 @@ def test_command(
             "--kubeconfig", "--kubeconfig and --context need --engine kubeconfig"
         )
     inputs = load_inputs(catalog_dir, fleet_file)
-    plans = _plans(inputs, clusters, targets)
+    plans = selected_plans(inputs.plans, clusters, targets)
     cases = fixture_cases(inputs.catalog) + scenario_cases(_scenarios(inputs, scenarios_dir))
     offline = run_cases(OfflineRunner(), inputs.catalog, plans, cases)
     report = Report("offline", offline)
@@ -195,7 +157,7 @@ def export_tests_command(
     from polgen.output import write_tree
 
     inputs = load_inputs(catalog_dir, fleet_file)
-    plans = _plans(inputs, clusters, ())
+    plans = selected_plans(inputs.plans, clusters, ())
     cases = fixture_cases(inputs.catalog) + scenario_cases(_scenarios(inputs, scenarios_dir))
     tree = export_tree(plans, cases)
     write_tree(out_dir, tree)

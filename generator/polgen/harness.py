@@ -161,7 +161,7 @@ class OfflineRunner:
         manifests = [Manifest(case.id, case.request) for case in cases]
         return [
             Observation(r.manifest.file, r.cluster or "", r.target, r.verdict)
-            for r in scan(manifests, fleet_sources(plans, None))
+            for r in scan(manifests, fleet_sources(plans))
         ]
 
 

@@ -61,6 +61,24 @@ def select(
     return plans, selection
 
 
+def selected_plans(
+    plans: list[ClusterPlan],
+    clusters: tuple[str, ...],
+    targets: tuple[str, ...],
+    kyverno_flavor: KyvernoFlavor | None = None,
+) -> list[ClusterPlan]:
+    """The selected clusters, each narrowed to the selected targets (what scan and test
+    evaluate)."""
+    plans, selection = select(plans, clusters, targets, kyverno_flavor)
+    return [
+        dataclasses.replace(
+            plan, targets=tuple(t for t in plan.targets if selection.owns(plan.name, t))
+        )
+        for plan in plans
+        if selection.clusters is None or plan.name in selection.clusters
+    ]
+
+
 def render_out(
     inputs: Inputs, selection: Selection, out_dir: Path, plans: list[ClusterPlan]
 ) -> dict[str, str]:

@@ -94,15 +94,11 @@ def _load_by_engine(
     return loaded
 
 
-def fleet_sources(
-    plans: Iterable[ClusterPlan], targets: frozenset[str] | None
-) -> list[PolicySource]:
-    """Render every selected cluster and target in memory and compile it for its engine."""
+def fleet_sources(plans: Iterable[ClusterPlan]) -> list[PolicySource]:
+    """Render every target of every plan in memory and compile it for its engine."""
     sources = []
     for plan in plans:
         for target_name in plan.targets:
-            if targets is not None and target_name not in targets:
-                continue
             documents = [
                 (f"{plan.name}/{target_name}/{doc.file}", doc.body)
                 for doc in TARGETS[target_name].render(plan)
