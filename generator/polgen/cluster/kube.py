@@ -232,41 +232,27 @@ class KubeApi:
                 raise
 
     def dry_run_create(self, body: dict[str, Any]) -> ApiReply:
-        resource = self._resource(body["apiVersion"], body["kind"])
-        return self._reply(
-            lambda: self._dynamic.create(
-                resource,
-                body=body,
-                namespace=_namespace(body),
-                dry_run=DRY_RUN,
-                serialize=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-        )
+        return self._dry_run("create", body["apiVersion"], body["kind"], body=body,
+                             namespace=_namespace(body))
 
     def dry_run_replace(self, body: dict[str, Any]) -> ApiReply:
-        resource = self._resource(body["apiVersion"], body["kind"])
-        return self._reply(
-            lambda: self._dynamic.replace(
-                resource,
-                body=body,
-                namespace=_namespace(body),
-                dry_run=DRY_RUN,
-                serialize=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-        )
+        return self._dry_run("replace", body["apiVersion"], body["kind"], body=body,
+                             namespace=_namespace(body))
 
     def dry_run_delete(self, api_version: str, kind: str, name: str, namespace: str) -> ApiReply:
+        return self._dry_run("delete", api_version, kind, name=name, namespace=namespace)
+
+    def _dry_run(self, verb: str, api_version: str, kind: str, **arguments: Any) -> ApiReply:
+        """One server-side dry-run request of the dynamic client, answered as an ApiReply."""
         resource = self._resource(api_version, kind)
+        request = getattr(self._dynamic, verb)
         return self._reply(
-            lambda: self._dynamic.delete(
+            lambda: request(
                 resource,
-                name=name,
-                namespace=namespace,
                 dry_run=DRY_RUN,
                 serialize=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                **arguments,
             )
         )
 
