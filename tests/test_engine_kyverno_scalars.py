@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from polgen.engines.k8s_quantity import parse_quantity
 from polgen.engines.kyverno_scalars import (
     go_equal,
     go_float,
@@ -16,7 +17,6 @@ from polgen.engines.kyverno_scalars import (
     go_parse_float,
     go_sprint,
     parse_duration,
-    parse_quantity,
     wildcard_match,
 )
 

@@ -22,6 +22,8 @@ from urllib.parse import quote, unquote
 
 from cel_expr_python import cel
 
+from polgen.engines.k8s_quantity import is_quantity, parse_quantity
+
 _D = cel.Type.DYN
 _S = cel.Type.STRING
 _B = cel.Type.BOOL
@@ -287,31 +289,16 @@ def _query(value: Any) -> dict[str, list[str]]:
 
 # --- quantity (k8s.io/apimachinery resource.Quantity) --------------------------------------------
 
-_QUANTITY_RE = re.compile(
-    r"^([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
-)
-_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
-_DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-
-
-def parse_quantity(text: str) -> Fraction:
-    """The exact value of a Kubernetes quantity (finer than 1n rounds away from zero, as upstream).
-    """
-    match = _QUANTITY_RE.match(text)
-    if match is None:
+def _cel_quantity(text: str) -> Fraction:
+    """`quantity(text)`: the exact value, finer than 1n rounded away from zero (as upstream)."""
+    value = parse_quantity(text)
+    if value is None:
         raise ValueError(f"quantities must match the regular expression: {text!r}")
-    sign, number, suffix = match.group(1), match.group(2), match.group(3) or ""
-    value = Fraction(number.rstrip(".") or "0")
-    if suffix in _BINARY:
-        value *= 1024 ** _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        value *= Fraction(10) ** _DECIMAL[suffix]
-    elif suffix:
-        value *= Fraction(10) ** int(suffix[1:])
-    nanos = value * 10**9
+    nanos = abs(value) * 10**9
     if nanos.denominator != 1:
-        value = Fraction(-(-nanos.numerator // nanos.denominator), 10**9)
-    return -value if sign == "-" else value
+        rounded = Fraction(-(-nanos.numerator // nanos.denominator), 10**9)
+        value = rounded if value > 0 else -rounded
+    return value
 
 
 def _quantity_of(value: Fraction) -> dict[str, str]:
@@ -331,10 +318,6 @@ def _q_operand(value: Any) -> Fraction:
 def _is_integer(value: Any) -> bool:
     number = _q(value)
     return number.denominator == 1 and _INT64[0] <= number.numerator <= _INT64[1]
-
-
-def _is_quantity(text: str) -> bool:
-    return _QUANTITY_RE.match(text) is not None
 
 
 def _as_integer(value: Any) -> int:
@@ -501,8 +484,8 @@ _GLOBALS: dict[str, list[tuple[list[Any], Any, Callable[..., Any]]]] = {
     "sets.equivalent": [([_L, _L], _B, lambda a, b: _sets_contains(a, b) and _sets_contains(b, a))],
     "url": [([_S], _D, _url)],
     "isURL": [([_S], _B, _is_url)],
-    "quantity": [([_S], _D, lambda text: _quantity_of(parse_quantity(text)))],
-    "isQuantity": [([_S], _B, _is_quantity)],
+    "quantity": [([_S], _D, lambda text: _quantity_of(_cel_quantity(text)))],
+    "isQuantity": [([_S], _B, is_quantity)],
     "ip": [([_S], _D, _ip)],
     "isIP": [([_S], _B, lambda text: _valid(_parse_ip, text))],
     "ip.isCanonical": [([_S], _B, lambda text: str(_parse_ip(text)) == text)],

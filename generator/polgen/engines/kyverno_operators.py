@@ -13,12 +13,12 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from polgen.engines.k8s_quantity import parse_quantity
 from polgen.engines.kyverno_scalars import (
     go_equal,
     go_parse_float,
     go_sprint,
     parse_duration,
-    parse_quantity,
     wildcard_match,
 )
 from polgen.engines.kyverno_semver import parse_version

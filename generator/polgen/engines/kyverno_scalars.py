@@ -76,37 +76,6 @@ def parse_duration(text: str) -> Fraction | None:
     return sign * total
 
 
-_QUANTITY = re.compile(r"\A([+-]?)(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?\Z")
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 10**3),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-}
-
-
-def parse_quantity(text: str) -> Fraction | None:
-    """Kubernetes resource.ParseQuantity as an exact number; None when it would not parse."""
-    found = _QUANTITY.match(text)
-    if found is None:
-        return None
-    sign, number, suffix = found.groups()
-    value = Fraction(number)
-    if suffix in _BINARY:
-        value *= _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        value *= _DECIMAL[suffix]
-    elif suffix:
-        value *= Fraction(10) ** int(suffix[1:])
-    return -value if sign == "-" else value
-
-
 def go_float(value: float) -> str:
     """Go's `%v` for a float64: shortest digits, exponent form from 1e+06 up or below 1e-04."""
     if value != value:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from polgen.engines.k8s_quantity import parse_quantity
 from polgen.engines.kyverno_scalars import (
     parse_duration,
-    parse_quantity,
     wildcard_match,
 )
 
