@@ -10,20 +10,22 @@ import pytest
 import yaml
 
 from polgen.admission import request_for
-from polgen.engines import cel_runtime
+from polgen.engines import cel_variables
 from polgen.engines.base import EngineError
-from polgen.engines.cel_runtime import (
+from polgen.engines.cel_admission import (
     ADMISSION_VARIABLES,
+    CelPolicyExpressions,
+    admission_activation,
+)
+from polgen.engines.cel_runtime import (
     CelCompileError,
     CelEvaluationError,
-    CelPolicyExpressions,
     CelProgram,
     PreparedActivation,
-    admission_activation,
     compile_expression,
-    compose_variables,
     to_cel,
 )
+from polgen.engines.cel_text import compose_variables
 
 DATA = Path(__file__).parent / "data" / "cel_engine"
 _EXPRESSIONS = yaml.safe_load((DATA / "expressions.yaml").read_text())
@@ -188,7 +190,7 @@ def test_policy_variables_behave_like_the_api_servers_lazy_variables(
     """Variable values bound (the first runs of a program) or their text substituted (a program
     run often) give the same results."""
     if hot:
-        monkeypatch.setattr(cel_runtime, "_HOT_RUNS", 0)
+        monkeypatch.setattr(cel_variables, "_HOT_RUNS", 0)
     spec = {"variables": case["variables"],
             "validations": [{"expression": v["expression"]} for v in case.get("validations", [])]}
     if "compileError" in case:
@@ -287,7 +289,7 @@ def test_a_program_run_often_alone_gets_its_variables_substituted(
 ) -> None:
     """A policy evaluated first for a request shares no values: once it has run often its
     programs are compiled with the variables' text substituted. Later policies keep binding."""
-    monkeypatch.setattr(cel_runtime, "_HOT_RUNS", 1)
+    monkeypatch.setattr(cel_variables, "_HOT_RUNS", 1)
     alone, shared = _expressions(LAZY_SPEC), _expressions(LAZY_SPEC)
     evaluated = _record_evaluations(monkeypatch)
     for _ in range(3):

@@ -11,7 +11,8 @@ import yaml
 
 from polgen.admission import AdmissionRequest, Violation, request_for
 from polgen.engines.base import EngineError
-from polgen.engines.vap import ENGINE, resources_match, selector_matches
+from polgen.engines.vap import ENGINE
+from polgen.engines.vap_match import resources_match, selector_matches
 from polgen.pipeline import load_inputs
 from polgen.semantics import evaluate_policy
 from polgen.targets import TARGETS

@@ -26,15 +26,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from polgen.engines.base import EngineError
-from polgen.engines.cel_runtime import (
+from polgen.engines.cel_admission import (
     ADMISSION_VARIABLES,
-    CelCompileError,
     CelPolicyExpressions,
+    validation_failures,
+)
+from polgen.engines.cel_runtime import (
+    CelCompileError,
     PreparedActivation,
     compile_expression,
     to_cel,
 )
-from polgen.engines.vap import validation_failures
 
 Json = dict[str, Any]
 RESERVED_PREFIX = "gatekeeper_internal_"

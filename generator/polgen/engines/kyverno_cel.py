@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from polgen.engines.base import EngineError
-from polgen.engines.cel_runtime import (
-    ADMISSION_VARIABLES,
-    CelEvaluationError,
-    CelPolicyExpressions,
-    to_cel,
-)
+from polgen.engines.cel_admission import ADMISSION_VARIABLES, CelPolicyExpressions
+from polgen.engines.cel_runtime import CelEvaluationError, to_cel
 from polgen.engines.kyverno_context import KyvernoRequest
 
 

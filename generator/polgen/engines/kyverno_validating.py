@@ -40,13 +40,8 @@ from typing import Any, Literal
 
 from polgen.admission import Action, AdmissionRequest, Violation
 from polgen.engines.base import EngineError
-from polgen.engines.cel_runtime import (
-    CelCompileError,
-    CelEvaluationError,
-    CelPolicyExpressions,
-    PreparedActivation,
-    admission_activation,
-)
+from polgen.engines.cel_admission import CelPolicyExpressions, admission_activation
+from polgen.engines.cel_runtime import CelCompileError, CelEvaluationError, PreparedActivation
 from polgen.engines.kyverno_context import KyvernoRequest
 from polgen.engines.kyverno_filters import (
     DEFAULT_EXCLUDED_GROUPS,
@@ -54,7 +49,7 @@ from polgen.engines.kyverno_filters import (
     DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
     AdmissionFilters,
 )
-from polgen.engines.vap import ACTIONS, check_selectors, namespace_object, resources_match
+from polgen.engines.vap_match import ACTIONS, check_selectors, namespace_object, resources_match
 
 Status = Literal["pass", "fail", "error", "skip"]
 

@@ -6,7 +6,7 @@ Semantics follow the API server's validating admission policy plugin:
   without one is not enforced. Each matching binding (and each of its param objects) evaluates
   the policy once.
 - A request must match the policy's `matchConstraints` and the binding's `matchResources`
-  (`resources_match`): resourceRules with operations and subresources (`pods` is not
+  (`vap_match.resources_match`): resourceRules with operations and subresources (`pods` is not
   `pods/ephemeralcontainers`; `pods/*` is both), excludeResourceRules, namespaceSelector (against
   the Namespace's labels, including `kubernetes.io/metadata.name`), objectSelector (object or old
   object labels), and matchPolicy (`Equivalent`, the default, ignores the version and maps the
@@ -34,190 +34,25 @@ from typing import Any
 
 from polgen.admission import KNOWN_KINDS, Action, AdmissionRequest, Violation
 from polgen.engines.base import EngineError
-from polgen.engines.cel_runtime import (
+from polgen.engines.cel_admission import (
     ADMISSION_VARIABLES,
-    CelCompileError,
-    CelEvaluationError,
     CelPolicyExpressions,
-    CelValidation,
-    PreparedActivation,
     admission_activation,
+    validation_failures,
+)
+from polgen.engines.cel_runtime import CelCompileError, PreparedActivation
+from polgen.engines.vap_match import (
+    ACTIONS,
+    check_selectors,
+    namespace_object,
+    object_labels,
+    resources_match,
+    selector_matches,
 )
 
 _GROUP = "admissionregistration.k8s.io"
 _VERSIONS = ("v1", "v1beta1")
 _POLICY, _BINDING = "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"
-ACTIONS: dict[str, Action] = {"Deny": "deny", "Warn": "warn", "Audit": "audit"}
-# Groups the API server treats as the same resources under matchPolicy: Equivalent.
-_EQUIVALENT_GROUPS = {
-    ("extensions", "deployments"): "apps",
-    ("extensions", "daemonsets"): "apps",
-    ("extensions", "replicasets"): "apps",
-    ("extensions", "networkpolicies"): "networking.k8s.io",
-    ("extensions", "ingresses"): "networking.k8s.io",
-}
-
-
-# --- matching: MatchResources, as VAP and Kyverno ValidatingPolicy share it ----------------------
-
-
-def selector_matches(selector: dict[str, Any] | None, labels: dict[str, Any]) -> bool:
-    """A metav1.LabelSelector; empty or absent selects everything."""
-    selector = selector or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression["key"], expression["operator"]
-        values = expression.get("values") or []
-        present = key in labels
-        satisfied = {
-            "In": present and labels.get(key) in values,
-            "NotIn": not present or labels.get(key) not in values,
-            "Exists": present,
-            "DoesNotExist": not present,
-        }.get(operator)
-        if satisfied is None:
-            raise ValueError(f"unknown label selector operator {operator!r}")
-        if not satisfied:
-            return False
-    return True
-
-
-def namespace_object(request: AdmissionRequest, namespace: dict[str, Any] | None) -> dict[str, Any]:
-    """The request's Namespace, with the `kubernetes.io/metadata.name` label the API server sets."""
-    found = dict(namespace or {"apiVersion": "v1", "kind": "Namespace"})
-    metadata = dict(found.get("metadata") or {})
-    metadata.setdefault("name", request.namespace)
-    labels = dict(metadata.get("labels") or {})
-    labels.setdefault("kubernetes.io/metadata.name", str(metadata["name"]))
-    metadata["labels"] = labels
-    found["metadata"] = metadata
-    return found
-
-
-def _labels(obj: dict[str, Any] | None) -> dict[str, Any]:
-    return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
-
-
-def _rule_matches(rule: dict[str, Any], request: AdmissionRequest, equivalent: bool) -> bool:
-    def listed(values: Any, wanted: str) -> bool:
-        return "*" in (values or []) or wanted in (values or [])
-
-    if not listed(rule.get("operations"), request.operation):
-        return False
-    group = request.group
-    if not listed(rule.get("apiGroups"), group):
-        group = _EQUIVALENT_GROUPS.get((group, request.resource), "") if equivalent else ""
-        if not group or not listed(rule.get("apiGroups"), group):
-            return False
-    if not (equivalent or listed(rule.get("apiVersions"), request.version)):
-        return False
-    if not any(_resource_matches(entry, request) for entry in rule.get("resources") or []):
-        return False
-    names = rule.get("resourceNames") or []
-    if names and request.name not in names:
-        return False
-    scope = rule.get("scope") or "*"
-    is_namespace = request.group == "" and request.resource == "namespaces"
-    if scope == "Namespaced":
-        return bool(request.namespace) and not is_namespace
-    return scope != "Cluster" or not request.namespace or is_namespace
-
-
-def _resource_matches(entry: str, request: AdmissionRequest) -> bool:
-    resource, _, sub = str(entry).partition("/")
-    if entry == "*/*":
-        return True
-    return resource in ("*", request.resource) and sub in ("*", request.sub_resource)
-
-
-def resources_match(
-    match: dict[str, Any] | None,
-    request: AdmissionRequest,
-    namespace: dict[str, Any] | None,
-    require_rules: bool = True,
-) -> bool:
-    """Does the request fall under a MatchResources? (`require_rules=False`: a binding's
-    matchResources without resourceRules does not constrain resources.)"""
-    match = match or {}
-    equivalent = (match.get("matchPolicy") or "Equivalent") == "Equivalent"
-    rules = match.get("resourceRules") or []
-    if (rules or require_rules) and not any(_rule_matches(r, request, equivalent) for r in rules):
-        return False
-    if any(_rule_matches(r, request, equivalent) for r in match.get("excludeResourceRules") or []):
-        return False
-    if request.group == "" and request.resource == "namespaces":
-        namespace_labels = _labels(request.object or request.old_object)
-    elif request.namespace:
-        namespace_labels = _labels(namespace_object(request, namespace))
-    else:
-        namespace_labels = None  # cluster-scoped: the namespaceSelector does not apply
-    if namespace_labels is not None and not selector_matches(
-        match.get("namespaceSelector"), namespace_labels
-    ):
-        return False
-    object_selector = match.get("objectSelector")
-    if not (object_selector or {}).get("matchLabels") and not (object_selector or {}).get(
-        "matchExpressions"
-    ):
-        return True
-    return any(
-        obj is not None and selector_matches(object_selector, _labels(obj))
-        for obj in (request.object, request.old_object)
-    )
-
-
-# --- evaluation: the API server's validator, all validations run --------------------------------
-
-
-def validation_failures(
-    expressions: CelPolicyExpressions, data: PreparedActivation, fail_on_error: bool
-) -> list[str]:
-    """Every failure message of one evaluation, Kubernetes style (all validations run)."""
-    matched, error = expressions.match(data)
-    if error is not None:
-        return [error] if fail_on_error else []
-    if not matched:
-        return []
-    failures: list[str] = []
-    for validation in expressions.validations:
-        try:
-            result = validation.program.evaluate_prepared(data)
-            if not isinstance(result, bool):
-                raise CelEvaluationError(f"expected a bool, got {type(result).__name__}")
-        except CelEvaluationError as failure:
-            if fail_on_error:
-                failures.append(
-                    f"expression '{validation.expression}' resulted in error: {failure.reason}"
-                )
-            continue
-        if not result:
-            failures.append(failure_message(validation, data))
-    for key, program in expressions.audit_annotations:
-        try:
-            value = program.evaluate_prepared(data)
-            if value is not None and not isinstance(value, str):
-                raise CelEvaluationError("valueExpression must evaluate to a string or null")
-        except CelEvaluationError as failure:
-            if fail_on_error:
-                failures.append(f"auditAnnotation {key!r} resulted in error: {failure.reason}")
-    return failures
-
-
-def failure_message(validation: CelValidation, data: PreparedActivation) -> str:
-    """messageExpression if it yields a non-blank single line, else message, else the expression."""
-    if validation.message_program is not None:
-        try:
-            text = validation.message_program.evaluate_prepared(data)
-        except CelEvaluationError:
-            text = None
-        if isinstance(text, str) and text.strip() and "\n" not in text:
-            return text
-    return validation.message or f"failed expression: {validation.expression.strip()}"
-
-
-# --- the engine ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -311,7 +146,7 @@ class VapPolicySet:
             p for p in candidates
             if _namespace_of(p) == namespace
             and (ref.get("name") is None or (p.get("metadata") or {}).get("name") == ref["name"])
-            and (ref.get("selector") is None or selector_matches(ref["selector"], _labels(p)))
+            and (ref.get("selector") is None or selector_matches(ref["selector"], object_labels(p)))
         ]
         if found:
             return found
@@ -358,12 +193,6 @@ class VapEngine:
                 bindings.append(_binding(source, name, spec))
         bindings.sort(key=lambda b: b.name)
         return VapPolicySet(policies, bindings, params)
-
-
-def check_selectors(match: dict[str, Any] | None) -> None:
-    """Raise ValueError for a selector the API server would reject (unknown operator)."""
-    for selector in ("namespaceSelector", "objectSelector"):
-        selector_matches((match or {}).get(selector), {})
 
 
 def _compile_policy(source: str, name: str, spec: dict[str, Any]) -> _Policy:
