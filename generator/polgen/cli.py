@@ -1,4 +1,8 @@
-"""The `polgen` command line: parses options and calls the library; nothing else."""
+"""The `polgen` command line: parses options and calls the library; nothing else.
+
+Commands import the library parts they use when they run, so `polgen --help` and a scan against
+`--pss` or `--policies` start without loading the catalog models, Jinja and unused engines.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from typing import Any
 import click
 
 from polgen import __version__
-from polgen.catalog import load_catalog
 from polgen.cli_common import (
     EXIT_CHECK_FAILED,
     catalog_option,
@@ -22,14 +25,8 @@ from polgen.cli_common import (
     target_option,
 )
 from polgen.cli_harness import export_tests_command, test_command
-from polgen.docs_gen import docs_tree, stale_pages
 from polgen.manifests import load_manifests
-from polgen.output import write_tree
-from polgen.pipeline import check_out, load_inputs, render_out, select, selected_plans
-from polgen.policy_list import bundle_table, policy_table
 from polgen.reports import FORMATS, render_report
-from polgen.resources import default_catalog_dir
-from polgen.targets import TARGETS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,6 +83,8 @@ def render(
 
     Rendering a subset (--target, --cluster) replaces only those folders.
     """
+    from polgen.pipeline import check_out, load_inputs, render_out, select
+
     inputs = load_inputs(catalog_dir, fleet_file)
     overrides = {
         key: value
@@ -126,6 +125,11 @@ def render(
 def list_policies(catalog_dir: Path | None, fmt: str) -> None:
     """List the catalog: levels, parameters, which targets implement each policy (and why
     not), and which policies each bundle (Pod Security Standards level) holds."""
+    from polgen.catalog import load_catalog
+    from polgen.policy_list import bundle_table, policy_table
+    from polgen.resources import default_catalog_dir
+    from polgen.targets import TARGETS
+
     catalog = load_catalog(catalog_dir or default_catalog_dir())
     rows = policy_table(catalog, TARGETS)
     bundles = bundle_table(catalog)
@@ -156,6 +160,8 @@ def list_policies(catalog_dir: Path | None, fmt: str) -> None:
 @reports_user_errors
 def validate(catalog_dir: Path | None, fleet_file: Path | None) -> None:
     """Validate the catalog and the fleet without writing anything."""
+    from polgen.pipeline import load_inputs
+
     inputs = load_inputs(catalog_dir, fleet_file)
     bindings = sum(len(plan.bindings) for plan in inputs.plans)
     click.echo(
@@ -241,6 +247,8 @@ def scan_command(
     if level is not None:
         sources.append(pss_source(*level))
     if not sources:
+        from polgen.pipeline import load_inputs, selected_plans
+
         inputs = load_inputs(catalog_dir, fleet_file)
         sources = fleet_sources(selected_plans(inputs.plans, clusters, targets, kyverno_flavor))
     results = scan(manifests, sources)
@@ -264,6 +272,12 @@ def scan_command(
 def docs_command(catalog_dir: Path | None, out_dir: Path, check: bool) -> None:
     """Generate one Markdown page per policy: description, parameters, allowed and disallowed
     examples, and each target's rendered output; plus an index."""
+    from polgen.catalog import load_catalog
+    from polgen.docs_gen import docs_tree, stale_pages
+    from polgen.output import write_tree
+    from polgen.resources import default_catalog_dir
+    from polgen.targets import TARGETS
+
     catalog = load_catalog(catalog_dir or default_catalog_dir())
     pages = docs_tree(catalog, TARGETS)
     if check:

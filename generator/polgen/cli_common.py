@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 import click
 
 from polgen.errors import PolgenError
-from polgen.targets import TARGETS
+from polgen.targets import TARGET_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,7 +61,7 @@ def cluster_option(verb: str) -> Callable[[F], F]:
 def target_option(verb: str) -> Callable[[F], F]:
     """--target T|all, repeatable; `verb` says what the command does with it."""
     return click.option(
-        "--target", "targets", multiple=True, type=click.Choice([*TARGETS, "all"]),
+        "--target", "targets", multiple=True, type=click.Choice([*TARGET_NAMES, "all"]),
         help=f"Target to {verb} (repeatable). Default: all targets each cluster selects.",
     )
 

@@ -23,11 +23,11 @@ from polgen.cli_common import (
     target_option,
 )
 from polgen.errors import PolgenError
-from polgen.pipeline import Inputs, load_inputs, selected_plans
-from polgen.scenarios import ScenarioFile, load_scenarios
 
 if TYPE_CHECKING:
     from polgen.harness import Runner
+    from polgen.pipeline import Inputs
+    from polgen.scenarios import ScenarioFile
 
 
 ENGINES = ("offline", "kind", "kubeconfig")
@@ -46,6 +46,8 @@ def _inputs_options(func: F) -> F:
 
 def _scenarios(inputs: Inputs, folder: Path | None) -> list[ScenarioFile]:
     """The given folder, else the catalog's `scenarios/` when it has one."""
+    from polgen.scenarios import load_scenarios
+
     default = inputs.catalog.root / "scenarios"
     if folder is None and not default.is_dir():
         return []
@@ -112,6 +114,7 @@ def test_command(
     """
     from polgen.harness import OfflineRunner, agreement, fixture_cases, run_cases, scenario_cases
     from polgen.harness_report import FORMATS, Report
+    from polgen.pipeline import load_inputs, selected_plans
 
     if engine != "kubeconfig" and (kubeconfig or context):
         raise PolgenError.single(
@@ -155,6 +158,7 @@ def export_tests_command(
     from polgen.export_tests import export_tree
     from polgen.harness import fixture_cases, scenario_cases
     from polgen.output import write_tree
+    from polgen.pipeline import load_inputs, selected_plans
 
     inputs = load_inputs(catalog_dir, fleet_file)
     plans = selected_plans(inputs.plans, clusters, ())

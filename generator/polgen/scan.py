@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polgen import yamlio
 from polgen.admission import Verdict, Violation
-from polgen.engines import ENGINES
 from polgen.engines.base import EngineError, PolicySet
 from polgen.engines.psa import LevelPolicySet
 from polgen.errors import PolgenError, Problem
 from polgen.manifests import Manifest
-from polgen.plan import ClusterPlan
-from polgen.targets import TARGETS
+
+if TYPE_CHECKING:
+    from polgen.plan import ClusterPlan
 
 _IGNORED_KINDS = frozenset({"Kustomization"})
 
@@ -65,6 +65,8 @@ def _load_by_engine(
     documents: list[tuple[str, dict[str, Any]]],
 ) -> list[tuple[str, PolicySet]]:
     """Route each document to the engine that understands it and compile each engine's share."""
+    from polgen.engines import ENGINES
+
     shares: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     problems: list[Problem] = []
     for source, document in documents:
@@ -96,6 +98,8 @@ def _load_by_engine(
 
 def fleet_sources(plans: Iterable[ClusterPlan]) -> list[PolicySource]:
     """Render every target of every plan in memory and compile it for its engine."""
+    from polgen.targets import TARGETS
+
     sources = []
     for plan in plans:
         for target_name in plan.targets:

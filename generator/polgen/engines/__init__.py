@@ -1,21 +1,41 @@
 """The registry of offline admission engines: one module each, one line here.
 
-`_native_order` is imported first (Python imports the names of one `from` statement in order): the
-CEL runtime must be loaded before the Rego runtime in any process (see that module), and every
-engine module is imported through this package.
+`_native_order` is imported first, before any engine module (every one is a submodule of this
+package): the CEL runtime must be loaded before the Rego runtime in any process (see that module).
+`ENGINES` imports the engine modules on first use, so reviewing against one engine
+(`scan --pss`) does not load the others.
 """
 
 from __future__ import annotations
 
-from polgen.engines import _native_order, gatekeeper, kyverno, kyverno_validating, psa, vap
-from polgen.engines.base import Engine
+import importlib
+from typing import TYPE_CHECKING, Any
 
-ENGINES: dict[str, Engine] = {
-    "gatekeeper": gatekeeper.ENGINE,
-    "kyverno": kyverno.ENGINE,
-    "kyverno-validating": kyverno_validating.ENGINE,
-    "psa": psa.ENGINE,
-    "vap": vap.ENGINE,
+from polgen.engines import _native_order
+
+if TYPE_CHECKING:
+    from polgen.engines.base import Engine
+
+    ENGINES: dict[str, Engine]
+
+_MODULES = {
+    "gatekeeper": "gatekeeper",
+    "kyverno": "kyverno",
+    "kyverno-validating": "kyverno_validating",
+    "psa": "psa",
+    "vap": "vap",
 }
 
-__all__ = ["ENGINES", "Engine", "_native_order"]
+
+def __getattr__(name: str) -> Any:
+    if name != "ENGINES":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    engines = {
+        engine: importlib.import_module(f"{__name__}.{module}").ENGINE
+        for engine, module in _MODULES.items()
+    }
+    globals()["ENGINES"] = engines
+    return engines
+
+
+__all__ = ["ENGINES", "_native_order"]
