@@ -1,10 +1,10 @@
 """The engine's handle on the Rego worker processes (`gatekeeper_rego_worker`, see why there).
 
 One pool of workers, one per usable CPU (at most four), serves the whole Python process: started
-on the first template compiled, stopped when their requests channels close (at exit). Bundles are
-dealt to the workers in turn and compiled without waiting (a template's compile error is read
-when the engine asks for it); a review's queries go to the workers holding their bundles, which
-evaluate them side by side, and the answers are put back in query order.
+on the first template compiled, stopped when their requests channels close (at exit). Every
+worker compiles every bundle, without the engine waiting (a template's compile error is read when
+the engine asks for it); a review's queries are dealt round-robin to the workers, which evaluate
+them side by side, and the answers are put back in query order.
 """
 
 from __future__ import annotations
@@ -69,16 +69,15 @@ class RegoProcess:
 
 
 class RegoPool:
-    """Workers sharing the bundles: each bundle is compiled by one worker, in turn, so the
-    workers compile side by side (and while the engine renders the next template), and each
-    review's queries go to the workers holding their bundles."""
+    """Workers holding the same bundles. Builds are sent without waiting, so every worker compiles
+    while the engine prepares the next template, and read back when asked for; a review's queries
+    are dealt to the workers in turn, which evaluate them side by side."""
 
     def __init__(self, size: int) -> None:
         self._workers = [RegoProcess() for _ in range(size)]
-        self._owner: list[int] = []  # pool bundle id -> index of the worker that holds it
-        self._local: dict[int, int] = {}  # pool bundle id -> the worker's own id for it
-        self._failed: dict[int, str] = {}  # pool bundle id -> rego-cpp's refusal
+        self._local: list[dict[int, int]] = [{} for _ in self._workers]  # pool id -> worker's id
         self._pending: list[deque[int]] = [deque() for _ in self._workers]
+        self._failed: dict[int, str] = {}  # pool bundle id -> rego-cpp's refusal
         self._known: dict[str, int] = {}  # request text -> pool bundle id: equal bundles once
 
     def build(self, modules: dict[str, str], entrypoints: list[str]) -> int:
@@ -88,50 +87,48 @@ class RegoPool:
         key = json.dumps(request)
         if key in self._known:
             return self._known[key]
-        bundle = self._known[key] = len(self._owner)
-        owner = bundle % len(self._workers)
-        self._owner.append(owner)
-        self._workers[owner].send(request)
-        self._pending[owner].append(bundle)
+        bundle = self._known[key] = len(self._known)
+        for worker, pending in zip(self._workers, self._pending, strict=True):
+            worker.send(request)
+            pending.append(bundle)
         return bundle
 
     def built(self, bundle: int) -> None:
         """Wait for the bundle; WorkerError with rego-cpp's error text if it did not compile."""
-        owner = self._owner[bundle]
-        while bundle in self._pending[owner]:
-            self._settle(owner)
+        for index, pending in enumerate(self._pending):
+            while bundle in pending:
+                self._settle(index)
         if bundle in self._failed:
             raise WorkerError(self._failed[bundle])
 
-    def _settle(self, owner: int) -> None:
-        answer = self._workers[owner].receive()
-        bundle = self._pending[owner].popleft()
+    def _settle(self, index: int) -> None:
+        answer = self._workers[index].receive()
+        bundle = self._pending[index].popleft()
         if "error" in answer:
             self._failed[bundle] = str(answer["error"])
         else:
-            self._local[bundle] = int(answer["id"])
+            self._local[index][bundle] = int(answer["id"])
 
     def review(self, term: str, queries: list[tuple[int, str]]) -> list[list[Any]]:
         """Set `term` as input, then run each (bundle, entry point): one answer each, in order."""
-        positions: dict[int, list[int]] = {}
-        for position, (bundle, _) in enumerate(queries):
+        for bundle, _ in queries:
             self.built(bundle)
-            positions.setdefault(self._owner[bundle], []).append(position)
-        for owner, mine in positions.items():
-            while self._pending[owner]:  # the channel answers in order: builds first
-                self._settle(owner)
-            local = [(self._local[queries[p][0]], queries[p][1]) for p in mine]
-            self._workers[owner].send({"op": "review", "input": term, "queries": local})
+        busy = range(min(len(queries), len(self._workers)))
+        for index in busy:
+            while self._pending[index]:  # the channel answers in order: builds first
+                self._settle(index)
+            local = [(self._local[index][bundle], entry)
+                     for bundle, entry in queries[index :: len(busy)]]
+            self._workers[index].send({"op": "review", "input": term, "queries": local})
         answers: list[list[Any]] = [[] for _ in queries]
         failure = None
         # Every sent request is answered before any error is raised, so the channels stay in step.
-        for owner, mine in positions.items():
-            answer = self._workers[owner].receive()
+        for index in busy:
+            answer = self._workers[index].receive()
             if "error" in answer:
                 failure = failure or str(answer["error"])
                 continue
-            for position, output in zip(mine, answer["outputs"], strict=True):
-                answers[position] = output
+            answers[index :: len(busy)] = answer["outputs"]
         if failure is not None:
             raise WorkerError(failure)
         return answers
