@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import pkgutil
-import subprocess
-import sys
 from pathlib import Path
 
 import polgen.engines
 import polgen.targets
 from polgen.engines import ENGINES
 from polgen.targets import TARGET_NAMES, TARGETS
+from tests.conftest import Process
 
 ONE_POD = """apiVersion: v1
 kind: Pod
@@ -40,26 +38,11 @@ def test_every_engine_module_is_registered() -> None:
     assert all(engine.name == name for name, engine in ENGINES.items())
 
 
-def _modules_loaded_by(tmp_path: Path, *arguments: str) -> set[str]:
-    """The modules a fresh `polgen` process has imported once the command has run."""
-    manifest = tmp_path / "pod.yaml"
-    manifest.write_text(ONE_POD)
-    script = (
-        "import json, sys\n"
-        "from polgen.cli import main\n"
-        "try:\n"
-        f"    main({[*arguments, str(manifest)]!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout
-    return set(json.loads(out.splitlines()[-1]))
-
-
-def test_a_pss_scan_loads_no_catalog_template_or_other_engine(tmp_path: Path) -> None:
-    loaded = _modules_loaded_by(tmp_path, "scan", "--format", "json", "--pss", "restricted")
+def test_a_pss_scan_loads_no_catalog_template_or_other_engine(
+    tmp_path: Path, polgen_process: Process
+) -> None:
+    (tmp_path / "pod.yaml").write_text(ONE_POD)
+    _, loaded = polgen_process("scan", str(tmp_path / "pod.yaml"), "--pss", "restricted")
     assert "polgen.engines.psa" in loaded
     unwanted = {"jinja2", "pydantic", "polgen.catalog", "polgen.targets.gatekeeper",
                 "polgen.engines.gatekeeper", "polgen.engines.kyverno", "polgen.engines.vap",

@@ -10,9 +10,9 @@ import jmespath
 import pytest
 import yaml
 
+from polgen.cache import CACHE_VARIABLE
 from polgen.errors import PolgenError
 from polgen.rendering import (
-    CACHE_VARIABLE,
     bytecode_cache,
     environment,
     kyverno_escape,
@@ -89,7 +89,7 @@ def test_compiled_templates_are_reused_between_runs_and_never_stale(
     templates.mkdir()
     (templates / "t.j2").write_text("first: {{ v | json }}\n")
     cold = _fresh_render(templates, "t.j2", v="x")
-    assert list(cache.iterdir()), "the compiled template is kept"
+    assert list((cache / "jinja").iterdir()), "the compiled template is kept"
     assert _fresh_render(templates, "t.j2", v="x") == cold == 'first: "x"\n'
     (templates / "t.j2").write_text("second: {{ v | json }}\n")
     assert _fresh_render(templates, "t.j2", v="x") == 'second: "x"\n'
@@ -124,4 +124,6 @@ def test_the_cache_can_be_turned_off_and_a_bad_folder_is_no_error(
     monkeypatch.setenv(CACHE_VARIABLE, str(blocker / "cache"))
     assert bytecode_cache() is None
     monkeypatch.delenv(CACHE_VARIABLE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert isinstance(bytecode_cache(), jinja2.FileSystemBytecodeCache)
+    assert (tmp_path / "xdg" / "polgen" / "jinja").is_dir()

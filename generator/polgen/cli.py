@@ -237,7 +237,7 @@ def scan_command(
     """
     # The engines need the optional [engines] dependencies (regopy, cel-expr-python, jmespath):
     # import them only when scanning, so `polgen render` works with a plain install.
-    from polgen.scan import fleet_sources, policy_file_sources, pss_source, scan
+    from polgen.scan import cached_fleet_sources, policy_file_sources, pss_source, scan
 
     level = _parse_pss(pss)
     manifests = load_manifests(list(paths), operation)
@@ -247,10 +247,7 @@ def scan_command(
     if level is not None:
         sources.append(pss_source(*level))
     if not sources:
-        from polgen.pipeline import load_inputs, selected_plans
-
-        inputs = load_inputs(catalog_dir, fleet_file)
-        sources = fleet_sources(selected_plans(inputs.plans, clusters, targets, kyverno_flavor))
+        sources = cached_fleet_sources(catalog_dir, fleet_file, clusters, targets, kyverno_flavor)
     results = scan(manifests, sources)
     click.echo(render_report(fmt, results), nl=False)
     if any(not result.verdict.allowed for result in results):

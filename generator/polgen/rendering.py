@@ -7,7 +7,6 @@ quotes, newlines, `{{ }}` or YAML syntax comes out as that literal value, never 
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import cache
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from polgen.cache import cache_dir
 from polgen.errors import PolgenError
 from polgen.resources import templates_dir
 
@@ -48,27 +48,12 @@ def kyverno_escape(text: str) -> str:
     return text.replace("{{", "\\{{").replace("$(", "\\$(")
 
 
-CACHE_VARIABLE = "POLGEN_CACHE_DIR"
-
-
 def bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Where compiled templates are kept between runs: compiling them is most of a small
-    render's time. `POLGEN_CACHE_DIR` names the folder; empty turns the cache off; unset, Jinja's
-    per-user folder in the system temp directory. Entries are keyed by each template's source
-    checksum and the Python and Jinja versions, so an edited template is never served stale; a
-    folder that cannot be used means no cache, never an error."""
-    folder = os.environ.get(CACHE_VARIABLE)
-    if folder == "":
-        return None
-    try:
-        if folder is None:
-            return jinja2.FileSystemBytecodeCache()
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            return None
-        return jinja2.FileSystemBytecodeCache(folder)
-    except (OSError, RuntimeError):
-        return None
+    """Compiled templates kept between runs (see `polgen.cache`): compiling them is most of a
+    small render's time. Jinja keys each entry by the template's source checksum and the Python
+    and Jinja versions, so an edited template is never served stale."""
+    folder = cache_dir("jinja")
+    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
 
 
 @cache

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from polgen import yamlio
+from polgen import scan_cache, yamlio
 from polgen.admission import Verdict, Violation
+from polgen.engines import engine
 from polgen.engines.base import EngineError, PolicySet
 from polgen.engines.psa import LevelPolicySet
 from polgen.errors import PolgenError, Problem
 from polgen.manifests import Manifest
+from polgen.scan_cache import Rendered, Routed
 
 if TYPE_CHECKING:
+    from polgen.fleet import KyvernoFlavor
     from polgen.plan import ClusterPlan
 
 _IGNORED_KINDS = frozenset({"Kustomization"})
@@ -61,10 +65,8 @@ def _violation_json(violation: Violation) -> dict[str, Any]:
     }
 
 
-def _load_by_engine(
-    documents: list[tuple[str, dict[str, Any]]],
-) -> list[tuple[str, PolicySet]]:
-    """Route each document to the engine that understands it and compile each engine's share."""
+def _route(documents: list[tuple[str, dict[str, Any]]]) -> Routed:
+    """Each document's engine: the first of the registry that understands it."""
     from polgen.engines import ENGINES
 
     shares: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -87,29 +89,68 @@ def _load_by_engine(
         shares.setdefault(names[0], []).append((source, document))
     if problems:
         raise PolgenError(problems)
+    return sorted(shares.items())
+
+
+def _compile(routed: Routed) -> list[tuple[str, PolicySet]]:
+    """Each engine's share compiled by that engine (only those engines are imported)."""
     loaded = []
-    for name in sorted(shares):
+    for name, documents in routed:
         try:
-            loaded.append((name, ENGINES[name].load(shares[name])))
+            loaded.append((name, engine(name).load(documents)))
         except EngineError as exc:
             raise PolgenError.single(exc.source, exc.reason) from exc
     return loaded
 
 
-def fleet_sources(plans: Iterable[ClusterPlan]) -> list[PolicySource]:
-    """Render every target of every plan in memory and compile it for its engine."""
+def render_sources(plans: Iterable[ClusterPlan]) -> Rendered:
+    """Every target of every plan rendered in memory, its documents routed to their engines."""
     from polgen.targets import TARGETS
 
-    sources = []
+    rendered: Rendered = []
     for plan in plans:
         for target_name in plan.targets:
             documents = [
                 (f"{plan.name}/{target_name}/{doc.file}", doc.body)
                 for doc in TARGETS[target_name].render(plan)
             ]
-            policy_sets = tuple(policy_set for _, policy_set in _load_by_engine(documents))
-            sources.append(PolicySource(plan.name, target_name, policy_sets))
-    return sources
+            rendered.append((plan.name, target_name, _route(documents)))
+    return rendered
+
+
+def compiled_sources(rendered: Rendered) -> list[PolicySource]:
+    """Rendered sources compiled by their engines."""
+    return [
+        PolicySource(cluster, target, tuple(policy_set for _, policy_set in _compile(routed)))
+        for cluster, target, routed in rendered
+    ]
+
+
+def fleet_sources(plans: Iterable[ClusterPlan]) -> list[PolicySource]:
+    """Render every target of every plan in memory and compile it for its engine."""
+    return compiled_sources(render_sources(plans))
+
+
+def cached_fleet_sources(
+    catalog_dir: Path | None,
+    fleet_file: Path | None,
+    clusters: tuple[str, ...],
+    targets: tuple[str, ...],
+    kyverno_flavor: KyvernoFlavor | None,
+) -> list[PolicySource]:
+    """What the selected clusters and targets enforce, compiled; the rendering comes from the
+    scan cache when the inputs are unchanged (`scan_cache`), else from the catalog and fleet."""
+    selection = json.dumps([sorted(set(clusters)), sorted(set(targets)), kyverno_flavor])
+    key = scan_cache.fleet_key(catalog_dir, fleet_file, [selection])
+    rendered = scan_cache.load(key) if key else None
+    if rendered is None:
+        from polgen.pipeline import load_inputs, selected_plans
+
+        inputs = load_inputs(catalog_dir, fleet_file)
+        rendered = render_sources(selected_plans(inputs.plans, clusters, targets, kyverno_flavor))
+        if key:
+            scan_cache.store(key, rendered)
+    return compiled_sources(rendered)
 
 
 def policy_file_sources(files: list[Path]) -> list[PolicySource]:
@@ -124,7 +165,8 @@ def policy_file_sources(files: list[Path]) -> list[PolicySource]:
             if isinstance(document, dict):
                 documents.append((str(file), document))
     return [
-        PolicySource(None, name, (policy_set,)) for name, policy_set in _load_by_engine(documents)
+        PolicySource(None, name, (policy_set,))
+        for name, policy_set in _compile(_route(documents))
     ]
 
 

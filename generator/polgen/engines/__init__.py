@@ -27,15 +27,18 @@ _MODULES = {
 }
 
 
+def engine(name: str) -> Engine:
+    """One engine, importing only its module."""
+    found: Engine = importlib.import_module(f"{__name__}.{_MODULES[name]}").ENGINE
+    return found
+
+
 def __getattr__(name: str) -> Any:
     if name != "ENGINES":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    engines = {
-        engine: importlib.import_module(f"{__name__}.{module}").ENGINE
-        for engine, module in _MODULES.items()
-    }
+    engines = {key: engine(key) for key in _MODULES}
     globals()["ENGINES"] = engines
     return engines
 
 
-__all__ = ["ENGINES", "_native_order"]
+__all__ = ["ENGINES", "_native_order", "engine"]

@@ -11,20 +11,25 @@ libraries — fails to compile, so an unsupported policy is reported, never pass
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import metadata
 from typing import Any
 
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional, ext_strings
 
+from polgen.cache import generation_dir, read_entry, write_entry
 from polgen.engines.base import EngineError
 from polgen.engines.cel_k8s_library import kubernetes_library
 
 _STRINGS_VERSION = 2  # k8s.io/apiserver/pkg/cel/environment: ext.Strings(ext.StringsVersion(2))
 _INT64 = (-(2**63), 2**63 - 1)
+_RUNTIME_VERSION = metadata.version("cel-expr-python")
 
 
 class CelCompileError(EngineError):
@@ -129,14 +134,34 @@ def compile_expression(expression: str, variables: Sequence[str]) -> CelProgram:
 @lru_cache(maxsize=8192)
 def compile_declared(expression: str, names: tuple[str, ...],
                      declared: tuple[Declared, ...] = ()) -> CelProgram:
-    """Compile once (cached) with `names` as `dyn` and each typed declaration with its type."""
+    """Compile once (cached) with `names` as `dyn` and each typed declaration with its type.
+
+    Compiling (parsing and type-checking) is most of a small scan's time, so checked programs
+    are also kept between runs (`polgen.cache`, per polgen version: the library functions they
+    call are polgen's code), keyed by the expression and its declarations.
+    """
+    env = environment(names, declared)
+    folder = generation_dir("cel")
+    key = hashlib.sha256(json.dumps(
+        [_RUNTIME_VERSION, expression, names, [(d.name, d.type_name) for d in declared]]
+    ).encode()).hexdigest()
+    stored = read_entry(folder, key) if folder is not None else None
+    # An entry is the payload's sha256 and the payload: anything else is compiled again.
+    if stored is not None and hashlib.sha256(stored[32:]).digest() == stored[:32]:
+        try:
+            return CelProgram(expression, names, env.deserialize(stored[32:]))
+        except (RuntimeError, ValueError):
+            pass
     try:
-        compiled = environment(names, declared).compile(expression)
+        compiled = env.compile(expression)
     except RuntimeError as error:
         reason = str(error).removeprefix("INVALID_ARGUMENT: ").strip()
         if re.search(r"undeclared reference to 'authorizer'", reason):
             reason = "the authorizer variable is not supported offline: " + reason
         raise CelCompileError(expression, reason) from None
+    if folder is not None:
+        payload = compiled.serialize()
+        write_entry(folder, key, hashlib.sha256(payload).digest() + payload)
     return CelProgram(expression, names, compiled)
 
 

@@ -1,0 +1,90 @@
+"""polgen's cache folder: results that depend only on input bytes, kept between runs.
+
+`POLGEN_CACHE_DIR` names the folder; set but empty, caching is off; unset, it is
+`$XDG_CACHE_HOME/polgen` (`~/.cache/polgen`). A folder that cannot be created or written means no
+cache, never an error, and nothing read from it can change a result: every entry is keyed by a
+digest of what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+
+CACHE_VARIABLE = "POLGEN_CACHE_DIR"
+
+
+def cache_dir(kind: str) -> Path | None:
+    """The folder for one kind of entry, created if needed; None when caching is off or the
+    folder is unusable."""
+    root = os.environ.get(CACHE_VARIABLE)
+    if root == "":
+        return None
+    if root is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        root = str(Path(base) / "polgen")
+    folder = Path(root) / kind
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
+@cache
+def code_digest() -> str:
+    """A digest of polgen's own code: entries that depend on it are kept per code version."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for file in sorted(package.rglob("*.py")):
+        data = file.read_bytes()
+        digest.update(f"{file.relative_to(package).as_posix()}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()
+
+
+def generation_dir(kind: str) -> Path | None:
+    """`<cache>/<kind>/<code digest>`: for entries only this version of polgen can read. The
+    folders of other versions are removed when this one is made, so the cache does not grow
+    with every upgrade."""
+    base = cache_dir(kind)
+    if base is None:
+        return None
+    folder = base / code_digest()[:32]
+    if folder.is_dir():
+        return folder
+    for old in base.iterdir():
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return folder
+
+
+def read_entry(folder: Path, name: str) -> bytes | None:
+    """An entry's bytes, or None when it is absent or unreadable."""
+    try:
+        return (folder / name).read_bytes()
+    except OSError:
+        return None
+
+
+def write_entry(folder: Path, name: str, data: bytes, keep: int | None = None) -> None:
+    """Write an entry atomically (readers never see half of one); with `keep`, then drop the
+    least recently written entries beyond it. Failures are ignored: a cache may always miss."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".", delete=False) as temporary:
+            temporary.write(data)
+        os.replace(temporary.name, folder / name)
+        if keep is None:
+            return
+        entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for stale in entries[keep:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        return
