@@ -67,3 +67,11 @@ def test_a_program_read_back_behaves_as_compiled(
     assert compile_expression(EXPRESSION, ["object"]).evaluate({"object": POD}) == ["a"]
     assert entry.read_bytes()[:32] != b"\0" * 32, "the damaged entry is replaced"
     compile_declared.cache_clear()
+
+
+def test_the_library_stamp_names_installed_versions() -> None:
+    import jinja2
+
+    stamp = cache.library_stamp("jinja2", "yaml")
+    assert f"/jinja2-{jinja2.__version__}.dist-info" in stamp.lower()
+    assert cache.library_stamp("no_such_module_here") == "no_such_module_here: not installed"

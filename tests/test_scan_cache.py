@@ -62,6 +62,9 @@ def test_every_input_is_part_of_the_key(
     next(templates.rglob("*.j2")).write_text("{# edited #}\n", encoding="utf-8")
     assert scan_cache.fleet_key(catalog_copy, None, SELECTION) != changed_catalog
     assert scan_cache.fleet_key(tmp_path / "absent", None, SELECTION) is None
+    edited_templates = scan_cache.fleet_key(catalog_copy, None, SELECTION)
+    monkeypatch.setattr(scan_cache, "library_stamp", lambda *modules: "jinja2-99.dist-info")
+    assert scan_cache.fleet_key(catalog_copy, None, SELECTION) != edited_templates
 
 
 def test_an_edited_catalog_is_scanned_as_edited(catalog_copy: Path) -> None:

@@ -9,6 +9,7 @@ digest of what produced it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -44,6 +45,25 @@ def code_digest() -> str:
         data = file.read_bytes()
         digest.update(f"{file.relative_to(package).as_posix()}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()
+
+
+@cache
+def library_stamp(*modules: str) -> str:
+    """What is installed where these modules live: the names (and so the versions) of every
+    distribution in their site-packages folders. Cheaper than importlib.metadata, which takes
+    longer to import than a warm scan's whole review."""
+    names: set[str] = set()
+    for module in modules:
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            names.add(f"{module}: not installed")
+            continue
+        # A package's folder, or a single-file module's file, sits in site-packages.
+        place = next(iter(spec.submodule_search_locations or []), None) or str(spec.origin)
+        folder = Path(place).resolve().parent
+        names.update(f"{folder}/{entry}" for entry in os.listdir(folder)
+                     if entry.endswith(".dist-info"))
+    return "\n".join(sorted(names))
 
 
 def generation_dir(kind: str) -> Path | None:

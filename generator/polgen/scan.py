@@ -74,7 +74,7 @@ def _route(documents: list[tuple[str, dict[str, Any]]]) -> Routed:
     for source, document in documents:
         if document.get("kind") in _IGNORED_KINDS:
             continue
-        names = [name for name, engine in ENGINES.items() if engine.accepts(document)]
+        names = [name for name, candidate in ENGINES.items() if candidate.accepts(document)]
         if not names:
             if document.get("kind") == "Namespace":
                 continue

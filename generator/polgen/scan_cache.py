@@ -3,10 +3,10 @@
 A scan of a few manifests costs far less than loading the catalog and rendering the fleet it is
 reviewed against. So the documents each selected (cluster, target) enforces, already routed to
 their engines, are stored under a digest of everything that determines them: polgen's code and
-templates, every file of the catalog folder, the fleet file, the selection, and the versions of
-Python, Jinja, PyYAML and pydantic. Equal digest, equal documents: a hit skips the catalog
-models and the rendering, never the engines. A miss (or any unreadable entry) renders as usual
-and stores the result. Where entries live: `polgen.cache`.
+templates, every file of the catalog folder, the fleet file, the selection, Python's version and
+the installed libraries (Jinja, PyYAML, pydantic and their neighbours). Equal digest, equal
+documents: a hit skips the catalog models and the rendering, never the engines. A miss (or any
+unreadable entry) renders as usual and stores the result. Where entries live: `polgen.cache`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from polgen.cache import cache_dir, code_digest, write_entry
+from polgen.cache import cache_dir, code_digest, library_stamp, write_entry
 from polgen.resources import default_catalog_dir, templates_dir
 
 Routed = list[tuple[str, list[tuple[str, dict[str, Any]]]]]
@@ -29,7 +28,7 @@ Rendered = list[tuple[str, str, Routed]]
 
 _KIND = "scan"
 _KEEP = 16  # entries: a few catalog revisions times a few selections
-_LIBRARIES = ("jinja2", "pyyaml", "pydantic")
+_LIBRARIES = ("jinja2", "yaml", "pydantic")
 
 
 def fleet_key(catalog_dir: Path | None, fleet_file: Path | None,
@@ -39,7 +38,7 @@ def fleet_key(catalog_dir: Path | None, fleet_file: Path | None,
     catalog = catalog_dir or default_catalog_dir()
     fleet = fleet_file or catalog / "fleet.yaml"
     digest = hashlib.sha256()
-    digest.update(json.dumps([sys.version, code_digest(), *map(metadata.version, _LIBRARIES),
+    digest.update(json.dumps([sys.version, code_digest(), library_stamp(*_LIBRARIES),
                               *selection]).encode())
     try:
         for label, root in (("templates", templates_dir()), ("catalog", catalog)):

@@ -17,19 +17,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import metadata
 from typing import Any
 
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_optional, ext_strings
 
-from polgen.cache import generation_dir, read_entry, write_entry
+from polgen.cache import generation_dir, library_stamp, read_entry, write_entry
 from polgen.engines.base import EngineError
 from polgen.engines.cel_k8s_library import kubernetes_library
 
 _STRINGS_VERSION = 2  # k8s.io/apiserver/pkg/cel/environment: ext.Strings(ext.StringsVersion(2))
 _INT64 = (-(2**63), 2**63 - 1)
-_RUNTIME_VERSION = metadata.version("cel-expr-python")
 
 
 class CelCompileError(EngineError):
@@ -142,8 +140,9 @@ def compile_declared(expression: str, names: tuple[str, ...],
     """
     env = environment(names, declared)
     folder = generation_dir("cel")
+    declarations = [(d.name, d.type_name) for d in declared]
     key = hashlib.sha256(json.dumps(
-        [_RUNTIME_VERSION, expression, names, [(d.name, d.type_name) for d in declared]]
+        [library_stamp("cel_expr_python"), expression, names, declarations]
     ).encode()).hexdigest()
     stored = read_entry(folder, key) if folder is not None else None
     # An entry is the payload's sha256 and the payload: anything else is compiled again.
