@@ -234,6 +234,9 @@ def scan_command(
     enforces for every selected target, with the real Rego and CEL engines, polgen's Kyverno
     evaluator and Pod Security Standards checker. Exit 0 if every resource is allowed, 1 if any
     is denied, 2 for bad input.
+
+    The rendered fleet and compiled CEL are cached between runs in ~/.cache/polgen, keyed by every
+    input (POLGEN_CACHE_DIR=DIR moves it, POLGEN_CACHE_DIR= turns it off).
     """
     # The engines need the optional [engines] dependencies (regopy, cel-expr-python, jmespath):
     # import them only when scanning, so `polgen render` works with a plain install.
