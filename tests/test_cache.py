@@ -75,3 +75,17 @@ def test_the_library_stamp_names_installed_versions() -> None:
     stamp = cache.library_stamp("jinja2", "yaml")
     assert f"/jinja2-{jinja2.__version__}.dist-info" in stamp.lower()
     assert cache.library_stamp("no_such_module_here") == "no_such_module_here: not installed"
+
+
+def test_a_folder_others_may_write_is_not_used(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone who can write the cache could plant a rendering that admits everything."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv(CACHE_VARIABLE, str(shared))
+    assert cache_dir("scan") is None
+    shared.chmod(0o755)
+    assert cache_dir("scan") == shared / "scan"
+    (shared / "scan").chmod(0o775)
+    assert cache_dir("scan") is None

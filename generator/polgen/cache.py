@@ -2,8 +2,8 @@
 
 `POLGEN_CACHE_DIR` names the folder; set but empty, caching is off; unset, it is
 `$XDG_CACHE_HOME/polgen` (`~/.cache/polgen`). A folder that cannot be created or written means no
-cache, never an error, and nothing read from it can change a result: every entry is keyed by a
-digest of what produced it.
+cache, never an error, and so is a folder that someone else owns or may write. Nothing read from
+it can change a result: every entry is keyed by a digest of what produced it.
 """
 
 from __future__ import annotations
@@ -30,10 +30,19 @@ def cache_dir(kind: str) -> Path | None:
         root = str(Path(base) / "polgen")
     folder = Path(root) / kind
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private = all(_private(place) for place in (Path(root), folder))
     except OSError:
         return None
-    return folder if os.access(folder, os.W_OK) else None
+    return folder if private and os.access(folder, os.W_OK) else None
+
+
+def _private(folder: Path) -> bool:
+    """Only its owner may write it: an entry planted by someone else could make a scan admit
+    what the policies deny, so a folder others can write is not used (Jinja's own rule)."""
+    status = folder.stat()
+    owner = getattr(os, "getuid", lambda: status.st_uid)()
+    return status.st_uid == owner and not status.st_mode & 0o022
 
 
 @cache
