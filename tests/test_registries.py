@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polgen.engines
@@ -49,3 +51,31 @@ def test_a_pss_scan_loads_no_catalog_template_or_other_engine(
                 "regopy"}
     assert not unwanted & loaded
 
+
+
+def _without_engines(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`polgen ARGS` where the `polgen[engines]` extra is not installed."""
+    script = (
+        "import sys\n"
+        "for name in ('cel_expr_python', 'regopy', 'jmespath'):\n"
+        "    sys.modules[name] = None  # what a plain `pip install polgen` lacks\n"
+        "from polgen.cli import main\n"
+        f"main({list(args)!r})\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, check=False)
+
+
+def test_without_the_engines_extra_render_and_pss_work_and_the_rest_says_what_to_install(
+    tmp_path: Path,
+) -> None:
+    pod = tmp_path / "pod.yaml"
+    pod.write_text(ONE_POD)
+    assert _without_engines(tmp_path, "render", "--out", str(tmp_path / "out")).returncode == 0
+    assert _without_engines(tmp_path, "scan", str(pod), "--pss", "baseline").returncode == 1
+    for args in (("scan", str(pod), "--target", "psa"), ("test", "--target", "vap"),
+                 ("export-tests", "--out", str(tmp_path / "export"))):
+        done = _without_engines(tmp_path, *args)
+        assert done.returncode == 2, args
+        assert "pip install 'polgen[engines]'" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -21,8 +21,13 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
+ENGINES_EXTRA = frozenset({"cel_expr_python", "regopy", "jmespath"})
+"""The modules of the optional `polgen[engines]` install; `polgen render` works without them."""
+
+
 def reports_user_errors(func: F) -> F:
-    """Print user errors one per line, exit 2, and never show a traceback for them."""
+    """Print user errors one per line, exit 2, and never show a traceback for them; a command
+    that needs the engines says how to install them."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -31,6 +36,12 @@ def reports_user_errors(func: F) -> F:
         except PolgenError as exc:
             for problem in exc.problems:
                 click.echo(f"error: {problem}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except ModuleNotFoundError as exc:
+            if exc.name not in ENGINES_EXTRA:
+                raise
+            click.echo(f"error: this command needs the offline engines ({exc.name} is not "
+                       "installed): pip install 'polgen[engines]'", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return cast(F, wrapper)

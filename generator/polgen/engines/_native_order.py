@@ -12,7 +12,8 @@ Gatekeeper engine runs Rego in worker processes that import only regopy
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 
-if importlib.util.find_spec("cel_expr_python") is not None:
+# Without the engines extra, a command that needs an engine says what to install (`cli_common`).
+with contextlib.suppress(ImportError):
     import cel_expr_python.cel  # noqa: F401
