@@ -16,7 +16,7 @@ predicts what a cluster does, so a ReplicaSet or anything in kube-system is admi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,7 @@ from polgen.engines.base import EngineError
 from polgen.engines.kyverno_autogen import compute_rules
 from polgen.engines.kyverno_context import KyvernoRequest
 from polgen.engines.kyverno_filters import (
-    DEFAULT_EXCLUDED_GROUPS,
-    DEFAULT_RESOURCE_FILTERS,
-    DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
+    HELM_INSTALL,
     AdmissionFilters,
 )
 from polgen.engines.kyverno_match import rule_matches, selector_matches
@@ -183,20 +181,13 @@ class KyvernoPolicySet:
 class KyvernoEngine:
     """The `kyverno` engine (ClusterPolicy / Policy); ValidatingPolicy is `kyverno-validating`.
 
-    The arguments are the installation's ConfigMap `resourceFilters` and `excludeGroups` and
-    its webhook's excluded namespaces; the defaults are the Helm chart's."""
+    `filters` are the installation's (ConfigMap `resourceFilters` and `excludeGroups`, the
+    webhook's excluded namespaces); the default is a Helm install's."""
 
     name = "kyverno"
 
-    def __init__(
-        self,
-        resource_filters: Sequence[str] = DEFAULT_RESOURCE_FILTERS,
-        excluded_namespaces: Sequence[str] = DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
-        excluded_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
-    ) -> None:
-        self.filters = AdmissionFilters.of_install(
-            resource_filters, excluded_namespaces, excluded_groups
-        )
+    def __init__(self, filters: AdmissionFilters = HELM_INSTALL) -> None:
+        self.filters = filters
 
     def accepts(self, document: dict[str, Any]) -> bool:
         return document.get("apiVersion") in _API_VERSIONS and document.get("kind") in _KINDS
@@ -216,4 +207,4 @@ class KyvernoEngine:
 
 
 ENGINE = KyvernoEngine()
-CLI_ENGINE = KyvernoEngine(resource_filters=(), excluded_namespaces=(), excluded_groups=())
+CLI_ENGINE = KyvernoEngine(AdmissionFilters())

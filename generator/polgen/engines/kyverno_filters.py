@@ -208,6 +208,10 @@ class AdmissionFilters:
         return bool(namespace) and namespace in self.excluded_namespaces
 
 
+HELM_INSTALL = AdmissionFilters.of_install()
+"""The filters of a default Helm install of Kyverno (what the engines assume unless told)."""
+
+
 def _is_namespace(request: KyvernoRequest) -> bool:
     return (request.group, request.version, request.kind) == ("", "v1", "Namespace")
 

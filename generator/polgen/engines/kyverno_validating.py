@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,9 +43,7 @@ from polgen.engines.cel_admission import CelPolicyExpressions, admission_activat
 from polgen.engines.cel_runtime import CelCompileError, CelEvaluationError, PreparedActivation
 from polgen.engines.kyverno_context import KyvernoRequest
 from polgen.engines.kyverno_filters import (
-    DEFAULT_EXCLUDED_GROUPS,
-    DEFAULT_RESOURCE_FILTERS,
-    DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
+    HELM_INSTALL,
     AdmissionFilters,
 )
 from polgen.engines.vap_match import ACTIONS, check_selectors, namespace_object, resources_match
@@ -241,21 +238,13 @@ def _error(expression: str, failure: CelEvaluationError) -> str:
 
 
 class KyvernoValidatingEngine:
-    """The `kyverno-validating` engine. The arguments are the installation's resourceFilters,
-    excludeGroups and webhook-excluded namespaces; the defaults are the Helm chart's, as for
-    the `kyverno` engine."""
+    """The `kyverno-validating` engine. `filters` are the installation's, as for the `kyverno`
+    engine; the default is a Helm install's."""
 
     name = "kyverno-validating"
 
-    def __init__(
-        self,
-        resource_filters: Sequence[str] = DEFAULT_RESOURCE_FILTERS,
-        excluded_namespaces: Sequence[str] = DEFAULT_WEBHOOK_EXCLUDED_NAMESPACES,
-        excluded_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS,
-    ) -> None:
-        self.filters = AdmissionFilters.of_install(
-            resource_filters, excluded_namespaces, excluded_groups
-        )
+    def __init__(self, filters: AdmissionFilters = HELM_INSTALL) -> None:
+        self.filters = filters
 
     def accepts(self, document: dict[str, Any]) -> bool:
         """ValidatingPolicy and NamespacedValidatingPolicy documents."""
@@ -305,6 +294,4 @@ def _compile(source: str, document: dict[str, Any]) -> _Policy:
 
 
 ENGINE = KyvernoValidatingEngine()
-CLI_ENGINE = KyvernoValidatingEngine(
-    resource_filters=(), excluded_namespaces=(), excluded_groups=()
-)
+CLI_ENGINE = KyvernoValidatingEngine(AdmissionFilters())
