@@ -21,6 +21,7 @@ from polgen.cli_common import (
     cluster_option,
     fleet_option,
     kyverno_flavor_option,
+    out_option,
     reports_user_errors,
     target_option,
 )
@@ -44,14 +45,7 @@ def main() -> None:
 @fleet_option
 @target_option("render")
 @cluster_option("render")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("out"),
-    show_default=True,
-    help="Output folder; written atomically as out/<cluster>/<target>/.",
-)
+@out_option("out", "Output folder; written atomically as out/<cluster>/<target>/.")
 @kyverno_flavor_option
 @click.option(
     "--gatekeeper-native-validation/--no-gatekeeper-native-validation",
@@ -259,14 +253,7 @@ def scan_command(
 
 @main.command(name="docs")
 @catalog_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("docs/policies"),
-    show_default=True,
-    help="Folder for the generated pages (replaced atomically).",
-)
+@out_option("docs/policies", "Folder for the generated pages (replaced atomically).")
 @click.option("--check", is_flag=True, help="Exit 1 if the pages in --out are stale (for CI).")
 @reports_user_errors
 def docs_command(catalog_dir: Path | None, out_dir: Path, check: bool) -> None:

@@ -77,6 +77,14 @@ def target_option(verb: str) -> Callable[[F], F]:
     )
 
 
+def out_option(default: str, what: str) -> Callable[[F], F]:
+    """--out DIR, the folder a command writes; `what` says how."""
+    return click.option(
+        "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+        default=Path(default), show_default=True, help=what,
+    )
+
+
 def kyverno_flavor_option(func: F) -> F:
     """--kyverno-flavor, overriding every cluster's kyvernoFlavor."""
     return click.option(

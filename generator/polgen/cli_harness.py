@@ -19,6 +19,7 @@ from polgen.cli_common import (
     catalog_option,
     cluster_option,
     fleet_option,
+    out_option,
     reports_user_errors,
     target_option,
 )
@@ -136,14 +137,7 @@ def test_command(
 
 @click.command(name="export-tests")
 @_inputs_options
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("tests-export"),
-    show_default=True,
-    help="Output folder; replaced atomically.",
-)
+@out_option("tests-export", "Output folder; replaced atomically.")
 @reports_user_errors
 def export_tests_command(
     catalog_dir: Path | None,
