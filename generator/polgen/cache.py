@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 CACHE_VARIABLE = "POLGEN_CACHE_DIR"
 
@@ -45,14 +46,20 @@ def _private(folder: Path) -> bool:
     return status.st_uid == owner and not status.st_mode & 0o022
 
 
+def feed_tree(digest: Any, label: str, root: Path, pattern: str = "*") -> None:
+    """Add every file of a folder (its path within it, size and bytes) to a digest."""
+    files = sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts)
+    for file in files:
+        data = file.read_bytes()
+        name = file.relative_to(root).as_posix()
+        digest.update(f"{label}\0{name}\0{len(data)}\0".encode() + data)
+
+
 @cache
 def code_digest() -> str:
     """A digest of polgen's own code: entries that depend on it are kept per code version."""
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for file in sorted(package.rglob("*.py")):
-        data = file.read_bytes()
-        digest.update(f"{file.relative_to(package).as_posix()}\0{len(data)}\0".encode() + data)
+    feed_tree(digest, "code", Path(__file__).resolve().parent, "*.py")
     return digest.hexdigest()
 
 

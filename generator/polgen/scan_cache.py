@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from polgen.cache import cache_dir, code_digest, library_stamp, write_entry
+from polgen.cache import cache_dir, code_digest, feed_tree, library_stamp, read_entry, write_entry
 from polgen.resources import default_catalog_dir, templates_dir
 
 Routed = list[tuple[str, list[tuple[str, dict[str, Any]]]]]
@@ -42,19 +42,11 @@ def fleet_key(catalog_dir: Path | None, fleet_file: Path | None,
                               *selection]).encode())
     try:
         for label, root in (("templates", templates_dir()), ("catalog", catalog)):
-            _feed_tree(digest, label, root)
+            feed_tree(digest, label, root)
         digest.update(b"fleet\0" + fleet.read_bytes())
     except OSError:
         return None
     return digest.hexdigest()
-
-
-def _feed_tree(digest: Any, label: str, root: Path) -> None:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for file in files:
-        data = file.read_bytes()
-        name = file.relative_to(root).as_posix()
-        digest.update(f"{label}\0{name}\0{len(data)}\0".encode() + data)
 
 
 def load(key: str) -> Rendered | None:
@@ -62,13 +54,15 @@ def load(key: str) -> Rendered | None:
     folder = cache_dir(_KIND)
     if folder is None:
         return None
-    try:
-        stored = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    data = read_entry(folder, f"{key}.json")
+    if data is None:
         return None
-    return [(cluster, target, [(engine, [(file, doc) for file, doc in docs])
-                               for engine, docs in routed])
-            for cluster, target, routed in stored]
+    try:
+        return [(cluster, target, [(engine, [(file, doc) for file, doc in docs])
+                                   for engine, docs in routed])
+                for cluster, target, routed in json.loads(data)]
+    except (TypeError, ValueError):  # not an entry this code wrote: a miss
+        return None
 
 
 def store(key: str, rendered: Rendered) -> None:
