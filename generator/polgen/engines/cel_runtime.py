@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from cel_expr_python import cel
@@ -139,29 +140,36 @@ def compile_declared(expression: str, names: tuple[str, ...],
     call are polgen's code), keyed by the expression and its declarations.
     """
     env = environment(names, declared)
-    folder = generation_dir("cel")
     declarations = [(d.name, d.type_name) for d in declared]
     key = hashlib.sha256(json.dumps(
         [library_stamp("cel_expr_python"), expression, names, declarations]
     ).encode()).hexdigest()
-    stored = read_entry(folder, key) if folder is not None else None
-    # An entry is the payload's sha256 and the payload: anything else is compiled again.
-    if stored is not None and hashlib.sha256(stored[32:]).digest() == stored[:32]:
+    folder = generation_dir("cel")
+    compiled = _stored_program(env, folder, key) if folder is not None else None
+    if compiled is None:
         try:
-            return CelProgram(expression, names, env.deserialize(stored[32:]))
-        except (RuntimeError, ValueError):
-            pass
-    try:
-        compiled = env.compile(expression)
-    except RuntimeError as error:
-        reason = str(error).removeprefix("INVALID_ARGUMENT: ").strip()
-        if re.search(r"undeclared reference to 'authorizer'", reason):
-            reason = "the authorizer variable is not supported offline: " + reason
-        raise CelCompileError(expression, reason) from None
-    if folder is not None:
-        payload = compiled.serialize()
-        write_entry(folder, key, hashlib.sha256(payload).digest() + payload)
+            compiled = env.compile(expression)
+        except RuntimeError as error:
+            reason = str(error).removeprefix("INVALID_ARGUMENT: ").strip()
+            if re.search(r"undeclared reference to 'authorizer'", reason):
+                reason = "the authorizer variable is not supported offline: " + reason
+            raise CelCompileError(expression, reason) from None
+        if folder is not None:
+            payload = compiled.serialize()
+            write_entry(folder, key, hashlib.sha256(payload).digest() + payload)
     return CelProgram(expression, names, compiled)
+
+
+def _stored_program(env: Any, folder: Path, key: str) -> Any:
+    """A kept program, or None. An entry is its payload's sha256 and the payload; anything else
+    (or a payload the runtime refuses) is compiled again."""
+    stored = read_entry(folder, key)
+    if stored is None or hashlib.sha256(stored[32:]).digest() != stored[:32]:
+        return None
+    try:
+        return env.deserialize(stored[32:])
+    except (RuntimeError, ValueError):
+        return None
 
 
 @lru_cache(maxsize=1024)
